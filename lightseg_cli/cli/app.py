@@ -1,0 +1,86 @@
+"""The ``lightseg`` command: assembles the command modules and maps errors to one line + exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from ..errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, LightsegError
+from . import console
+
+app = typer.Typer(
+    name="lightseg",
+    help="Real-time semantic segmentation (ESPNet, ESPNetv2, LPS-Net) for videos, cameras, streams and images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        console.stdout.print(f"lightseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Real-time semantic segmentation for videos, cameras, streams and image folders."""
+
+
+def _register() -> None:
+    from . import run as run_cmd
+    from . import train as train_cmd
+
+    app.command("run")(run_cmd.run)
+    app.command("probe")(run_cmd.probe)
+    app.command("train")(train_cmd.train)
+
+
+_register()
+
+
+def _debug() -> bool:
+    return os.environ.get("LIGHTSEG_DEBUG", "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app; user mistakes become ``error: ...`` lines, never tracebacks.
+
+    Typer/Click handle usage errors themselves (exit 2); lightseg's own errors carry their exit code.
+    """
+    from ..zoo.registry import UnknownModelError
+
+    hint = "" if _debug() else " (LIGHTSEG_DEBUG=1 for details)"
+    try:
+        app(args=argv, prog_name="lightseg")
+        return 0
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return EXIT_SIGINT
+    except LightsegError as e:
+        if _debug():
+            raise
+        console.error(str(e))
+        return e.exit_code
+    except UnknownModelError as e:
+        console.error(str(e))
+        return EXIT_USAGE
+    except Exception as e:  # a bug, not a user mistake: still one line unless debugging
+        if _debug():
+            raise
+        console.error(f"internal error: {type(e).__name__}: {e}{hint}")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Turns the shared engine options (profile, device, precision, backend, size) into a Segmenter."""
+
+from __future__ import annotations
+
+import torch
+
+from .. import profiles
+from ..errors import UsageError
+from ..infer.segmenter import Segmenter
+from ..profiles import Settings
+from ..zoo import get_cfg
+from . import console
+from .options import size_arg
+
+
+def build_segmenter(
+    model: str,
+    *,
+    profile: str = "auto",
+    size: str | None = None,
+    device: str | None = None,
+    half: bool | None = None,
+    batch: int | None = None,
+    backend: str | None = None,
+    quiet: bool = False,
+) -> tuple[Segmenter, Settings]:
+    precision = None if half is None else ("fp16" if half else "fp32")
+    settings = profiles.resolve(profile, device=device, precision=precision, batch=batch, backend=backend)
+    if not quiet:
+        for note in settings.notes:
+            console.warn(note) if not note.startswith("auto:") else console.log(note)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    cfg = get_cfg(model)
+    net_size = size_arg(size) or profiles.size_for(settings, cfg.arch)
+    try:
+        seg = Segmenter(cfg, size=net_size, device=settings.device, half=settings.half, backend=settings.backend)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return seg, settings

@@ -1,0 +1,91 @@
+"""Progress while a pipeline runs: a Rich live panel on a terminal, plain lines elsewhere."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rich.live import Live
+from rich.table import Table
+
+from ..pipeline.pipeline import Pipeline
+from . import console
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:7.1f}"
+
+
+def _eta(s: float | None) -> str:
+    if s is None:
+        return "-"
+    m, sec = divmod(int(s), 60)
+    return f"{m}:{sec:02d}"
+
+
+def panel(snap: dict[str, Any], title: str) -> Table:
+    total = snap["total"]
+    done = f"{snap['frames']}/{total}" if total else str(snap["frames"])
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        f"[bold]{title}[/bold]",
+        f"FPS [bold]{snap['fps']:.1f}[/bold] (avg {snap['fps_avg']:.1f})",
+        f"frames {done}",
+        f"ETA {_eta(snap['eta'])}",
+        f"dropped {snap['dropped']}",
+        f"skipped {snap['skipped']}",
+    )
+    stages = Table(box=None, padding=(0, 1), show_edge=False)
+    stages.add_column("stage")
+    stages.add_column("ms/frame", justify="right")
+    stages.add_column("queue out", justify="right")
+    fills = list(snap["queues"].values())
+    for i, (name, ms) in enumerate(snap["stages_ms"].items()):
+        mark = " [red]<- bottleneck[/red]" if name == snap["bottleneck"] else ""
+        fill = f"{fills[i] * 100:3.0f}%" if i < len(fills) else ""
+        stages.add_row(name + mark, _ms(ms), fill)
+    grid = Table.grid()
+    grid.add_row(head)
+    grid.add_row(stages)
+    return grid
+
+
+def plain_line(snap: dict[str, Any]) -> str:
+    total = f"/{snap['total']}" if snap["total"] else ""
+    stages = " ".join(f"{k}={_ms(v).strip()}" for k, v in snap["stages_ms"].items())
+    return (f"frames {snap['frames']}{total} fps {snap['fps']:.1f} (avg {snap['fps_avg']:.1f}) "
+            f"eta {_eta(snap['eta'])} dropped {snap['dropped']} skipped {snap['skipped']} ms: {stages} "
+            f"bottleneck {snap['bottleneck']}")
+
+
+class Progress:
+    """Context manager that reports on ``pipe`` until the block ends."""
+
+    def __init__(self, pipe: Pipeline, title: str, quiet: bool, every: float = 5.0) -> None:
+        self.pipe, self.title, self.quiet, self.every = pipe, title, quiet, every
+        self._stop = threading.Event()
+        self._live: Live | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Progress:
+        if self.quiet:
+            return self
+        if console.interactive():
+            self._live = Live(get_renderable=lambda: panel(self.pipe.snapshot(), self.title),
+                              console=console.stderr, refresh_per_second=4, transient=False)
+            self._live.start()
+        else:
+            self._thread = threading.Thread(target=self._plain, daemon=True, name="progress")
+            self._thread.start()
+        return self
+
+    def _plain(self) -> None:
+        while not self._stop.wait(self.every):
+            console.log(plain_line(self.pipe.snapshot()))
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._live:
+            self._live.stop()
+        if self._thread:
+            self._thread.join(1.0)

@@ -1,0 +1,44 @@
+"""Option declarations shared by several commands, and their parsers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..infer.segmenter import parse_size
+
+ModelOpt = Annotated[
+    str,
+    typer.Option("--model", "-m", help="Zoo model name (see `lightseg models`), or a .pth from `lightseg train`."),
+]
+SizeOpt = Annotated[
+    str | None,
+    typer.Option("--size", help="Network input size WIDTHxHEIGHT (default: the model's native size)."),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu, cuda, cuda:N (default: from the profile; cuda when available)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
+
+
+def size_arg(text: str | None) -> tuple[int, int] | None:
+    """Parse --size, turning a bad value into a usage error that names the option."""
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--size") from None
+ProfileOpt = Annotated[
+    str,
+    typer.Option("--profile", "-p", help="Hardware profile from pipelines/ (see `lightseg profiles`), a .toml "
+                 "path, or auto."),
+]
+HalfOpt = Annotated[bool | None, typer.Option("--half/--fp32", help="fp16 inference (CUDA) / force fp32.",
+                                              show_default=False)]
+BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Frames per inference call.")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="Inference backend: torch, onnxruntime, "
+                                                "tensorrt (default: from the profile).")]

@@ -1,0 +1,85 @@
+"""``lightseg train``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..train.trainer import EpochInfo, StepInfo, TrainCfg, Trainer
+from . import console
+from .options import DeviceOpt, JsonOpt, QuietOpt, size_arg
+
+
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Architecture to train: a zoo name, e.g. lpsnet-m "
+                                       "(from scratch) or espnetv2-s2.0-cityscapes (fine-tuned from its weights).")],
+    data: Annotated[Path, typer.Option("--data", help="Training set: list file of 'image label' pairs, or a "
+                                       "folder with images/ and labels/.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder for checkpoints and metrics.jsonl.")],
+    val: Annotated[Path | None, typer.Option("--val", help="Validation set (same formats); selects best.pth.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Number of epochs.")] = 200,
+    batch: Annotated[int, typer.Option(min=1, help="Images per step.")] = 8,
+    size: Annotated[str, typer.Option("--size", help="Training crop WIDTHxHEIGHT.")] = "480x360",
+    lr: Annotated[float, typer.Option(help="Peak learning rate (after warm-up).")] = 3e-3,
+    optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
+    weight_decay: Annotated[float, typer.Option(help="Weight decay (not applied to norms and biases).")] = 0.05,
+    schedule: Annotated[str, typer.Option(help="cosine or poly, per step after warm-up.")] = "cosine",
+    warmup: Annotated[float, typer.Option(help="Warm-up length in epochs.")] = 3.0,
+    loss: Annotated[str, typer.Option(help="ohem, weighted (ENet class weights) or ce.")] = "ohem",
+    num_classes: Annotated[int | None, typer.Option(help="Classes in the labels (default: the model's).")] = None,
+    class_names: Annotated[str | None, typer.Option(help="Comma-separated class names.")] = None,
+    val_every: Annotated[int, typer.Option(min=1, help="Validate every N epochs.")] = 5,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue exactly from a last.pth.")] = None,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Do not start from the zoo weights.")] = False,
+    device: DeviceOpt = None,
+    seed: Annotated[int, typer.Option(help="Random seed (data order and augmentation).")] = 0,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train or fine-tune a model on a labelled set, with checkpoints every epoch."""
+    if optimizer not in ("adamw", "sgd"):
+        raise typer.BadParameter("use adamw or sgd", param_hint="--optimizer")
+    if schedule not in ("cosine", "poly"):
+        raise typer.BadParameter("use cosine or poly", param_hint="--schedule")
+    if loss not in ("ohem", "weighted", "ce"):
+        raise typer.BadParameter("use ohem, weighted or ce", param_hint="--loss")
+    cfg = TrainCfg(
+        model=model, data=str(data), val=str(val) if val else None, out=str(out), epochs=epochs, batch=batch,
+        size=size_arg(size) or (480, 360), lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+        schedule=schedule, warmup_epochs=warmup, loss=loss, num_classes=num_classes,
+        class_names=class_names.split(",") if class_names else None, pretrained=not scratch,
+        val_every=val_every, device=device, seed=seed,
+    )
+    show = not quiet
+    bars = show and console.interactive()
+    progress = Progress(
+        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}"), TimeRemainingColumn(),
+        console=console.stderr, disable=not bars,
+    )
+    task = progress.add_task("train", total=1, epoch="-", loss=0.0, lr=0.0)
+    throttle = console.Throttle(10.0)
+
+    def on_step(s: StepInfo) -> None:
+        progress.update(task, total=s.steps, completed=s.step, epoch=f"{s.epoch}/{s.epochs}", loss=s.loss, lr=s.lr)
+        if show and not bars and throttle.ready():
+            console.log(f"epoch {s.epoch}/{s.epochs} step {s.step}/{s.steps} loss {s.loss:.4f} lr {s.lr:.2e}")
+
+    def on_epoch(e: EpochInfo) -> None:
+        if show:
+            val = f" val mIoU {e.val_miou * 100:.2f} (best {e.best_miou * 100:.2f})" if e.val_miou is not None else ""
+            console.log(f"epoch {e.epoch}/{e.epochs} loss {e.loss:.4f} {e.seconds:.0f}s{val}")
+
+    with progress:
+        trainer = Trainer(cfg, on_step=on_step, on_epoch=on_epoch, log=console.log if show else None)
+        if resume:
+            trainer.resume(resume)
+        best = trainer.fit()
+    result = {"out": str(out), "epochs": trainer.epoch, "best_val_miou": best, "best": str(out / "best.pth")}
+    if json_out:
+        console.print_json(result)
+    elif show:
+        console.log(f"done: best val mIoU {best * 100:.2f} -> {out / 'best.pth'}")

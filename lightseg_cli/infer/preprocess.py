@@ -1,0 +1,52 @@
+"""Frame -> network input, on the inference device: resize, reorder channels, normalise.
+
+Frames are uint8 RGB ``(N, H, W, 3)`` tensors. The permute to NCHW is a view, so the data stays
+channels-last, which is the fast layout for the resize and for conv nets on CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..zoo.pretrained import Preprocess
+
+
+class Normalizer:
+    """Callable that applies a :class:`Preprocess` spec at a fixed network size."""
+
+    def __init__(self, spec: Preprocess, size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> None:
+        self.spec = spec
+        self.size_hw = (size[1], size[0])
+        self.dtype = dtype
+        mean = torch.tensor(spec.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.scale = 1.0 / std
+        self.shift = -mean / std
+
+    def resize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 NCHW -> float32 NCHW at the network size, with the spec's filter."""
+        if tuple(x.shape[2:]) == self.size_hw:
+            return x.float()
+        if self.spec.resize == "bilinear":
+            # The ESPNet authors resized the float image with OpenCV's INTER_LINEAR (no antialias).
+            return F.interpolate(x.float(), size=self.size_hw, mode="bilinear", align_corners=False)
+        if x.device.type == "cpu":
+            # torch's uint8 antialiased bilinear is PIL's two-pass filter, rounded like PIL.
+            return F.interpolate(x, size=self.size_hw, mode="bilinear", antialias=True, align_corners=False).float()
+        y = F.interpolate(x.float(), size=self.size_hw, mode="bilinear", antialias=True, align_corners=False)
+        return y.round_().clamp_(0, 255)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, h, w)`` normalised, in the spec's channel order."""
+        x = self.resize(frames.permute(0, 3, 1, 2))
+        if self.spec.order == "bgr":
+            x = x.flip(1)
+        return (x * self.scale + self.shift).to(self.dtype)
+
+
+def fit_size(size: tuple[int, int], divisor: int) -> tuple[int, int]:
+    """Round a (w, h) network size to the nearest multiple of ``divisor`` (at least one step)."""
+    if divisor <= 1:
+        return size
+    return tuple(max(divisor, round(s / divisor) * divisor) for s in size)  # type: ignore[return-value]

@@ -1,0 +1,130 @@
+"""Where a frame is inferred: ``Segmenter`` = preprocessing + network + arg-max, on one device.
+
+The three steps are separate methods so the pipeline can run them as stages, and timing can be
+attributed to each. ``Segmenter.__call__`` chains them for one-off use.
+
+Labels are computed at the network's output size and resized to the frame with nearest-neighbour
+(the authors' scripts do the same); arg-max of a C-channel float map at full frame size is the most
+expensive part of post-processing otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..zoo import ModelCfg, create_model
+from .backends import Backend, make_backend
+from .preprocess import Normalizer, fit_size
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1024x512"`` -> ``(1024, 512)``; raises ValueError with a readable message."""
+    try:
+        w, h = (int(v) for v in text.lower().replace(" ", "").split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1024x512") from None
+    if w < 16 or h < 16 or w > 8192 or h > 8192:
+        raise ValueError(f"size {text!r} is outside 16..8192 pixels per side")
+    return w, h
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None``/``"auto"`` -> cuda when available, else cpu."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+    return dev
+
+
+class Segmenter:
+    """A zoo model ready to label frames.
+
+    Args:
+        model: zoo name (short forms allowed) or a ``ModelCfg``.
+        size: network input ``(w, h)``; default the model's native size. Rounded to the model's
+            size divisor.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None`` for automatic.
+        half: run the network in float16 (CUDA) .
+        backend: ``"torch"`` (default) or another backend name from ``infer.backends``.
+
+    Example:
+        >>> seg = Segmenter("espnetv2-s0.5-cityscapes", size=(512, 256))
+        >>> labels = seg([frame])[0]  # frame: HxWx3 uint8 RGB numpy array
+    """
+
+    def __init__(
+        self,
+        model: str | ModelCfg,
+        size: tuple[int, int] | None = None,
+        device: str | None = "cpu",
+        half: bool = False,
+        backend: str = "torch",
+    ) -> None:
+        dev = resolve_device(device)
+        net, cfg = create_model(model, device=dev)
+        self._setup(net, cfg, size, dev, half, backend)
+
+    @classmethod
+    def from_module(
+        cls, net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int] | None, device: torch.device,
+        half: bool = False, backend: str = "torch",
+    ) -> Segmenter:
+        """Wrap a network that is already built (e.g. one being trained); it must be in eval mode."""
+        self = cls.__new__(cls)
+        self._setup(net, cfg, size, device, half, backend)
+        return self
+
+    def _setup(
+        self, net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int] | None, device: torch.device,
+        half: bool, backend: str,
+    ) -> None:
+        self.device = device
+        self.cfg = cfg
+        self.size = fit_size(size or cfg.input_size, cfg.size_divisor)
+        self.dtype = torch.float16 if half and device.type == "cuda" else torch.float32
+        self.normalize = Normalizer(cfg.preprocess, self.size, device, self.dtype)
+        self.backend: Backend = make_backend(backend, net, cfg, self.size, device, self.dtype)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def to_device(self, frames: Sequence[np.ndarray] | np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Stack HxWx3 uint8 RGB frames into an ``(N, H, W, 3)`` tensor on the device."""
+        if isinstance(frames, torch.Tensor):
+            t = frames
+        else:
+            arr = frames if isinstance(frames, np.ndarray) and frames.ndim == 4 else np.stack(list(frames))
+            t = torch.from_numpy(np.ascontiguousarray(arr))
+        if self.device.type == "cuda":
+            t = t.pin_memory() if not t.is_pinned() else t
+            return t.to(self.device, non_blocking=True)
+        return t
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.normalize(frames)
+
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """Network logits ``(N, C, h, w)`` at the network input size."""
+        return self.backend(x)
+
+    @staticmethod
+    def labels(logits: torch.Tensor, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
+        """Arg-max over classes as uint8, resized (nearest) to ``out_hw`` when given."""
+        lab = logits.argmax(1).to(torch.uint8)
+        if out_hw is not None and tuple(lab.shape[1:]) != tuple(out_hw):
+            lab = F.interpolate(lab[:, None], size=out_hw, mode="nearest-exact")[:, 0]
+        return lab
+
+    @torch.inference_mode()
+    def __call__(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        """Label same-sized RGB frames; returns one HxW uint8 class-id map per frame."""
+        t = self.to_device(frames)
+        lab = self.labels(self.infer(self.preprocess(t)), (t.shape[1], t.shape[2]))
+        return list(lab.cpu().numpy())

@@ -1,0 +1,108 @@
+"""Small building blocks shared by the model files, and batch-norm folding for inference.
+
+Attribute names (``conv``, ``bn``, ``act``) follow the authors' checkpoints so that their
+state dicts load with ``strict=True`` and no key renaming.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConvBN(nn.Module):
+    """Conv2d (no bias) followed by BatchNorm, optionally PReLU. "Same" padding for odd kernels."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        k: int,
+        stride: int = 1,
+        *,
+        dilation: int = 1,
+        groups: int = 1,
+        act: bool = True,
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        pad = (k - 1) // 2 * dilation
+        self.conv = nn.Conv2d(c_in, c_out, k, stride, pad, dilation=dilation, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, eps=eps)
+        if act:
+            self.act = nn.PReLU(c_out)
+        else:
+            self.act = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        return self.act(x) if self.act is not None else x
+
+
+class BNPReLU(nn.Module):
+    """BatchNorm followed by PReLU (the authors' ``BR``)."""
+
+    def __init__(self, c: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(c, eps=eps)
+        self.act = nn.PReLU(c)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(x))
+
+
+class Conv(nn.Module):
+    """A bias-free Conv2d kept inside a ``.conv`` attribute, as the authors' checkpoints expect."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int = 1, *, dilation: int = 1, groups: int = 1) -> None:
+        super().__init__()
+        pad = (k - 1) // 2 * dilation
+        self.conv = nn.Conv2d(c_in, c_out, k, stride, pad, dilation=dilation, groups=groups, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """Return a conv with ``bn`` folded in: conv' (x) == bn(conv(x)) in eval mode."""
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,  # type: ignore[arg-type]
+        conv.stride,  # type: ignore[arg-type]
+        conv.padding,  # type: ignore[arg-type]
+        dilation=conv.dilation,  # type: ignore[arg-type]
+        groups=conv.groups,
+        bias=True,
+    ).to(conv.weight.device, conv.weight.dtype)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.weight.data.copy_(conv.weight.detach() * scale.reshape(-1, 1, 1, 1))
+    fused.bias.data.copy_((bias - bn.running_mean) * scale + bn.bias.detach())
+    return fused
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every BatchNorm that directly follows a Conv2d into that conv, in place.
+
+    Two shapes are recognised: a module with ``conv`` and ``bn`` attributes whose forward applies
+    ``bn`` right after ``conv`` (``ConvBN``), and consecutive ``Conv2d``, ``BatchNorm2d`` children
+    of an ``nn.Sequential``. Batch norms that follow a sum or a concatenation stay as they are.
+    Only valid for inference (eval mode). Returns the number of folded pairs.
+    """
+    folded = 0
+    for module in list(model.modules()):
+        if isinstance(module, ConvBN) and isinstance(module.bn, nn.BatchNorm2d):
+            module.conv = _fold(module.conv, module.bn)
+            module.bn = nn.Identity()  # type: ignore[assignment]
+            folded += 1
+        elif isinstance(module, nn.Sequential):
+            children = list(module.children())
+            for i in range(len(children) - 1):
+                conv, bn = children[i], children[i + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    module[i] = _fold(conv, bn)
+                    module[i + 1] = nn.Identity()
+                    folded += 1
+    return folded

@@ -1,0 +1,143 @@
+"""The zoo's entries: which network, weights, label space and preprocessing each model name means.
+
+The authors' preprocessing is reproduced exactly (see ``Preprocess``): ESPNet was trained on
+OpenCV BGR images standardised with per-dataset statistics and divided by 255 afterwards;
+ESPNetv2 on RGB images with ImageNet statistics, resized with PIL's antialiased bilinear.
+"""
+
+from __future__ import annotations
+
+from ..zoo.datasets import CAMVID, CAMVID11, CITYSCAPES, VOC
+from ..zoo.pretrained import ModelCfg, Preprocess
+from ..zoo.registry import register_arch, register_model
+from .espnet import ESPNet, ESPNetC
+from .espnetv2 import ESPNetv2Seg
+from .lpsnet import CONFIGS as LPS_CONFIGS
+from .lpsnet import LPSNet
+
+# ESPNet: BGR, (p - mean) / std / 255 -> std in pixel units is std * 255.
+_ESPNET_CITY = Preprocess(
+    order="bgr",
+    mean=(72.3923111, 82.90893555, 73.15840149),
+    std=(45.3192215 * 255, 46.15289307 * 255, 44.91483307 * 255),
+    resize="bilinear",
+)
+# Recomputed from the 367 CamVid train images as the authors' loadData.py does.
+_ESPNET_CAMVID = Preprocess(
+    order="bgr",
+    mean=(110.3310546875, 108.40888977050781, 105.03321838378906),
+    std=(72.12568664550781 * 255, 72.69076538085938 * 255, 69.90434265136719 * 255),
+    resize="bilinear",
+)
+# ImageNet statistics in pixel units, RGB.
+IMAGENET = Preprocess(
+    order="rgb",
+    mean=(0.485 * 255, 0.456 * 255, 0.406 * 255),
+    std=(0.229 * 255, 0.224 * 255, 0.225 * 255),
+    resize="bilinear-aa",
+)
+
+_ESPNET_PAPER = "Mehta et al., ESPNet, ECCV 2018 (arXiv:1803.06815)"
+_ESPNETV2_PAPER = "Mehta et al., ESPNetv2, CVPR 2019 (arXiv:1811.11431)"
+_LPS_PAPER = "Zhang et al., LPS-Net, 2022 (arXiv:2207.13600)"
+
+
+@register_arch("espnet")
+def _espnet(cfg: ModelCfg) -> ESPNet:
+    return ESPNet(cfg.num_classes, **cfg.arch_args)
+
+
+@register_arch("espnet-c")
+def _espnet_c(cfg: ModelCfg) -> ESPNetC:
+    return ESPNetC(cfg.num_classes, **cfg.arch_args)
+
+
+@register_arch("espnetv2")
+def _espnetv2(cfg: ModelCfg) -> ESPNetv2Seg:
+    return ESPNetv2Seg(cfg.num_classes, **cfg.arch_args)
+
+
+@register_arch("lpsnet")
+def _lpsnet(cfg: ModelCfg) -> LPSNet:
+    return LPSNet(cfg.num_classes, LPS_CONFIGS[cfg.arch_args["variant"]])
+
+
+for _q in (8, 5, 3):
+    register_model(ModelCfg(
+        name="espnet-cityscapes" if _q == 8 else f"espnet-q{_q}-cityscapes",
+        arch="espnet",
+        arch_args={"p": 2, "q": _q},
+        dataset=CITYSCAPES,
+        input_size=(1024, 512),
+        preprocess=_ESPNET_CITY,
+        weights=f"espnet/espnet_p_2_q_{_q}_cityscapes.pth",
+        size_divisor=8,
+        description=f"ESPNet p=2 q={_q} with the RUM decoder, authors' Cityscapes weights",
+        paper=_ESPNET_PAPER,
+    ))
+for _q in (8, 5, 3):
+    register_model(ModelCfg(
+        name="espnet-c-cityscapes" if _q == 8 else f"espnet-c-q{_q}-cityscapes",
+        arch="espnet-c",
+        arch_args={"p": 2, "q": _q},
+        dataset=CITYSCAPES,
+        input_size=(1024, 512),
+        preprocess=_ESPNET_CITY,
+        weights=f"espnet/espnet_c_p_2_q_{_q}_cityscapes.pth",
+        size_divisor=8,
+        description=f"ESPNet-C p=2 q={_q} (encoder only, bilinear x8), authors' Cityscapes weights",
+        paper=_ESPNET_PAPER,
+    ))
+register_model(ModelCfg(
+    name="espnet-camvid",
+    arch="espnet",
+    arch_args={"p": 2, "q": 8, "decoder_skip": "level1_cat"},
+    dataset=CAMVID,
+    input_size=(480, 360),
+    preprocess=_ESPNET_CAMVID,
+    weights="espnet/espnet_p_2_q_8_camvid.pth",
+    size_divisor=8,
+    description="ESPNet p=2 q=8 (training-code decoder variant), authors' CamVid weights",
+    paper=_ESPNET_PAPER,
+))
+
+for _s in ("0.5", "1.0", "1.5", "2.0"):
+    for _size, _suffix in (((1024, 512), ""), ((512, 256), "-512x256")):
+        register_model(ModelCfg(
+            name=f"espnetv2-s{_s}-cityscapes{_suffix}",
+            arch="espnetv2",
+            arch_args={"s": float(_s)},
+            dataset=CITYSCAPES,
+            input_size=_size,
+            preprocess=IMAGENET,
+            weights=f"espnetv2/espnetv2_s_{_s}_city_{_size[0]}x{_size[1]}.pth",
+            size_divisor=16,
+            description=f"ESPNetv2 s={_s}, authors' Cityscapes weights trained at {_size[0]}x{_size[1]}",
+            paper=_ESPNETV2_PAPER,
+        ))
+    register_model(ModelCfg(
+        name=f"espnetv2-s{_s}-voc",
+        arch="espnetv2",
+        arch_args={"s": float(_s)},
+        dataset=VOC,
+        input_size=(384, 384),
+        preprocess=IMAGENET,
+        weights=f"espnetv2/espnetv2_s_{_s}_pascal_384x384.pth",
+        size_divisor=16,
+        description=f"ESPNetv2 s={_s}, authors' PASCAL VOC 2012 weights",
+        paper=_ESPNETV2_PAPER,
+    ))
+
+for _v in ("s", "m", "l"):
+    register_model(ModelCfg(
+        name=f"lpsnet-{_v}-camvid",
+        arch="lpsnet",
+        arch_args={"variant": _v},
+        dataset=CAMVID11,
+        input_size=(480, 360),
+        preprocess=IMAGENET,
+        weights=f"lpsnet/lpsnet_{_v}_camvid.pth",
+        size_divisor=1,
+        description=f"LPS-Net-{_v.upper()}, trained by lightseg on CamVid train (see weights/README.md)",
+        paper=_LPS_PAPER,
+    ))

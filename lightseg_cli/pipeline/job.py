@@ -1,0 +1,142 @@
+"""``lightseg run`` as a library call: resolve the source, build the segmenter, overlay and sinks
+for the kind of source, run the pipeline and return its summary.
+
+Outputs (under ``out``, default ``runs/<source name>/``, never silently reused: ``-2``, ``-3``...):
+
+* images / folders: ``masks/<stem>.png`` and ``overlays/<stem>.jpg``;
+* videos, streams, cameras: ``<stem>_overlay.mp4``; with ``save_masks`` ``masks/<stem>_<frame:06d>.png``;
+  with ``mask_video`` ``<stem>_masks.mkv`` (lossless class ids); with ``stats``
+  ``<stem>_stats.jsonl``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..draw.overlay import Overlay, OverlayMode, OverlayStyle
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_SIGINT, EXIT_SIGTERM, UsageError
+from ..infer.segmenter import Segmenter
+from ..sinks.outputs import (
+    MaskDir,
+    MaskVideo,
+    OverlayDir,
+    OverlayVideo,
+    Sink,
+    StatsLog,
+    Window,
+    output_dir,
+    video_fps,
+)
+from ..sources import open_source
+from ..sources.images import ImageSource
+from ..zoo.pretrained import ModelCfg
+from .pipeline import Pipeline, PipelineCfg
+from .stats import RunSummary
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out: Path | None = None
+    exist_ok: bool = False
+    save: bool = True
+    save_masks: bool = False  # video sources; image sources always save masks
+    mask_video: bool = False
+    stats: bool = False
+    show: bool = False
+    overlay: OverlayMode = "blend"
+    alpha: float = 0.5
+    classes: tuple[str, ...] | None = None
+    legend: bool = True
+    skip_existing: bool = False
+    crf: int = 23
+    timeout: float = 10.0
+    reconnect: int = 3
+    input_format: str | None = None
+    hwaccel: str | None = None
+    pipeline: PipelineCfg = PipelineCfg()
+
+
+def class_ids(cfg: ModelCfg, classes: tuple[str, ...] | None) -> tuple[int, ...] | None:
+    """Names (any case) or ids of ``--classes`` -> ids; a usage error names the unknown ones."""
+    if not classes:
+        return None
+    names = [c.lower() for c in cfg.dataset.classes]
+    ids, unknown = [], []
+    for c in classes:
+        c = c.strip().lower()
+        if c.isdigit() and int(c) < len(names):
+            ids.append(int(c))
+        elif c in names:
+            ids.append(names.index(c))
+        else:
+            unknown.append(c)
+    if unknown:
+        raise UsageError(f"--classes: {', '.join(unknown)} not in {cfg.name}'s classes ({', '.join(names)})")
+    return tuple(ids)
+
+
+def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter, fps_text: Callable[[], str],
+           fps) -> list[Sink]:
+    sinks: list[Sink] = []
+    if opts.save:
+        if src_kind in ("image", "images"):
+            sinks += [MaskDir(out / "masks", "{name}"), OverlayDir(out / "overlays")]
+        else:
+            sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf))
+            if opts.save_masks:
+                sinks.append(MaskDir(out / "masks", f"{name}_{{index:06d}}"))
+            if opts.mask_video:
+                sinks.append(MaskVideo(out / f"{name}_masks.mkv", fps))
+        if opts.stats:
+            sinks.append(StatsLog(out / f"{name}_stats.jsonl", seg.cfg.dataset.classes))
+    if opts.show:
+        sinks.append(Window(f"lightseg - {name}", fps_text))
+    return sinks
+
+
+def prepare(source_spec: str, segmenter: Segmenter, opts: RunOptions = RunOptions()) -> Pipeline:
+    """Open the source, choose the output folder and sinks; returns a pipeline ready to run."""
+    source = open_source(source_spec, timeout=opts.timeout, reconnect=opts.reconnect, fmt=opts.input_format,
+                         hwaccel=opts.hwaccel)
+    try:
+        info = source.info
+        out = None
+        if opts.save:
+            base = opts.out or Path("runs") / info.name
+            out = output_dir(base, exist_ok=opts.exist_ok or opts.skip_existing)
+        if opts.skip_existing and out is not None and isinstance(source, ImageSource):
+            keep = [(p, n) for p, n in zip(source.paths, source.names) if not (out / "masks" / f"{n}.png").exists()]
+            source.paths, source.names = [p for p, _ in keep], [n for _, n in keep]
+            source.info = replace(info, frames=len(keep))
+        cfg = segmenter.cfg
+        style = OverlayStyle(alpha=opts.alpha, mode=opts.overlay, classes=class_ids(cfg, opts.classes),
+                             legend=opts.legend)
+        overlay = Overlay(cfg.dataset.palette, cfg.dataset.classes, style)
+        holder: list[Pipeline] = []
+        fps_text = lambda: f"{holder[0].fps.instant:.1f} FPS" if holder else ""  # noqa: E731
+        sinks = _sinks(info.kind, info.name, out, opts, segmenter, fps_text, video_fps(info, opts.pipeline.stride)) \
+            if out is not None or opts.show else []
+        pipe = Pipeline(source, segmenter, overlay, sinks, opts.pipeline)
+        holder.append(pipe)
+        pipe.out_dir = out  # type: ignore[attr-defined]
+        return pipe
+    except BaseException:
+        source.close()
+        raise
+
+
+def exit_code(summary: RunSummary) -> int:
+    """0 ok, 1 partial (something skipped or failed after frames were processed), 3 nothing
+    processed, 130/143 interrupted by SIGINT/SIGTERM."""
+    if summary.interrupted == "SIGINT":
+        return EXIT_SIGINT
+    if summary.interrupted == "SIGTERM":
+        return EXIT_SIGTERM
+    if summary.frames == 0:
+        nothing_to_do = summary.source.frames == 0 and not summary.skipped and not summary.error
+        return EXIT_OK if nothing_to_do else EXIT_FAILED
+    if summary.error or summary.skipped or any("ended early" in o for o in summary.outages):
+        return EXIT_PARTIAL
+    return EXIT_OK

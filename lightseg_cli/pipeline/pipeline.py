@@ -1,0 +1,337 @@
+"""The streaming loop: decode -> preprocess -> infer -> postprocess/overlay -> write.
+
+Pipelined mode runs each stage in its own thread, joined by bounded ``Channel`` queues; threads
+(not processes) because every heavy step releases the GIL (FFmpeg decode/encode, OpenCV, torch
+ops) and frames then never need copying between address spaces. Sequential mode runs the very same
+step functions one frame after another; ``lightseg bench`` compares the two.
+
+Files never drop a frame and keep their order; live sources feed a ``drop-oldest`` queue of
+``buffer`` frames so latency stays bounded (drops are counted). End of stream is an ``END`` marker
+that every stage passes on in ``finally``; an error in any stage aborts the others (every blocking
+queue call wakes up on abort), and sinks are always closed so videos are finalised.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..draw.overlay import Overlay
+from ..errors import LightsegError
+from ..infer.segmenter import Segmenter
+from ..sinks.outputs import Sink, Window
+from ..sources.base import FrameSource
+from ..types import Frame, Result, Skipped
+from .channel import END, Channel
+from .stats import STAGES, FPSMeter, RunSummary, StageTimer
+
+
+@dataclass(frozen=True)
+class PipelineCfg:
+    batch: int = 1  # frames per inference call
+    stride: int = 1  # process every Nth frame
+    buffer: int = 2  # live sources: frames kept waiting for inference (older ones are dropped)
+    queue: int = 4  # depth of the queues between the other stages
+    max_frames: int | None = None  # stop after this many processed frames
+
+
+@dataclass
+class _Batch:
+    frames: list[Frame]
+    tensor: torch.Tensor  # (N, H, W, 3) uint8 on the device
+    x: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Runs a source through a segmenter into sinks.
+
+    Example:
+        >>> pipe = Pipeline(open_source("<SOURCE_VIDEO_PATH>"), Segmenter("lpsnet-m"), overlay, sinks)
+        >>> summary = pipe.run()
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        segmenter: Segmenter,
+        overlay: Overlay | None,
+        sinks: list[Sink],
+        cfg: PipelineCfg = PipelineCfg(),
+    ) -> None:
+        if cfg.batch < 1 or cfg.stride < 1 or cfg.buffer < 1 or cfg.queue < 1:
+            raise ValueError("batch, stride, buffer and queue must be at least 1")
+        self.source = source
+        self.seg = segmenter
+        self.overlay = overlay
+        self.sinks = sinks
+        self.cfg = cfg
+        dev = segmenter.device
+        sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
+        self.timers = {s: StageTimer(s, sync if s in ("preprocess", "infer", "postprocess") else None) for s in STAGES}
+        self.fps = FPSMeter()
+        self.stopping = threading.Event()  # graceful: stop reading, finish what is queued
+        self.abort = threading.Event()  # error or second interrupt: stop now
+        self.interrupted: str | None = None
+        self.error: BaseException | None = None
+        self.channels: list[Channel] = []
+        self.t_start = self.t_last = time.monotonic()
+        self._lock = threading.Lock()
+
+    # ---- control --------------------------------------------------------------------------
+    def request_stop(self, reason: str | None = None) -> None:
+        """Stop reading; frames already decoded are still processed and written.
+        A second request aborts immediately (outputs are still finalised)."""
+        if reason and not self.interrupted:
+            self.interrupted = reason
+        if self.stopping.is_set():
+            self.abort.set()
+        self.stopping.set()
+        self.source.close()
+
+    def _fail(self, e: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = e
+        self.abort.set()
+        self.source.close()
+
+    # ---- the five steps (shared by both modes) --------------------------------------------
+    def _decoded(self) -> Iterator[Frame]:
+        stride, limit = self.cfg.stride, self.cfg.max_frames
+        produced = 0
+        it = iter(self.source)
+        timer = self.timers["decode"]
+        while not (self.stopping.is_set() or self.abort.is_set()):
+            t0 = time.perf_counter()
+            item = next(it, None)
+            if item is None:
+                return
+            if isinstance(item, Skipped) or item.index % stride:
+                continue
+            timer.add(time.perf_counter() - t0, 1)
+            yield item
+            produced += 1
+            if limit is not None and produced >= limit:
+                return
+
+    def _preprocess(self, frames: list[Frame]) -> _Batch:
+        with self.timers["preprocess"].time(len(frames)):
+            t = self.seg.to_device([f.image for f in frames])
+            return _Batch(frames, t, x=self.seg.preprocess(t))
+
+    def _infer(self, b: _Batch) -> _Batch:
+        with self.timers["infer"].time(len(b.frames)):
+            b.logits = self.seg.infer(b.x)  # type: ignore[arg-type]
+            b.x = None
+        return b
+
+    def _postprocess(self, b: _Batch) -> list[Result]:
+        with self.timers["postprocess"].time(len(b.frames)):
+            h, w = b.tensor.shape[1:3]
+            labels = Segmenter.labels(b.logits, (h, w))  # type: ignore[arg-type]
+            drawn = self.overlay.annotate(b.tensor, labels) if self.overlay else None
+            host = labels.cpu().numpy() if labels.device.type != "cpu" else labels.numpy()
+            return [Result(f, host[i], None if drawn is None else drawn[i]) for i, f in enumerate(b.frames)]
+
+    def _write(self, results: list[Result]) -> None:
+        with self.timers["write"].time(len(results)):
+            for r in results:
+                for sink in self.sinks:
+                    sink.write(r)
+        self.fps.tick(len(results))
+        self.t_last = time.monotonic()
+        if any(isinstance(s, Window) and s.stop_requested for s in self.sinks):
+            self.request_stop("window")
+
+    # ---- pipelined mode -------------------------------------------------------------------
+    def _stage(self, body: Callable[[], None], out: Channel | None) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    body()
+            except BaseException as e:  # noqa: BLE001 - any failure must reach the main thread
+                self._fail(e)
+            finally:
+                if out is not None:
+                    out.put(END)
+
+        return run
+
+    def _gather(self, inp: Channel, carry: list[Frame]) -> tuple[list[Frame], bool]:
+        """Up to ``batch`` same-sized frames; returns (frames, ended)."""
+        frames = carry[:]
+        carry.clear()
+        live = self.source.info.live
+        while len(frames) < self.cfg.batch:
+            item = inp.get(block=not frames or not live)
+            if item is None:
+                break
+            if item is END:
+                return frames, True
+            if frames and item.image.shape != frames[0].image.shape:
+                carry.append(item)
+                break
+            frames.append(item)
+        return frames, False
+
+    def _run_pipelined(self) -> None:
+        live = self.source.info.live
+        q_frames = Channel("frames", self.cfg.buffer if live else self.cfg.queue * self.cfg.batch, self.abort,
+                           "drop-oldest" if live else "wait")
+        q_pre = Channel("preprocessed", self.cfg.queue, self.abort)
+        q_logits = Channel("logits", self.cfg.queue, self.abort)
+        q_results = Channel("results", self.cfg.queue, self.abort)
+        self.channels = [q_frames, q_pre, q_logits, q_results]
+
+        def decode() -> None:
+            for f in self._decoded():
+                if not q_frames.put(f):
+                    return
+
+        def preprocess() -> None:
+            carry: list[Frame] = []
+            ended = False
+            while not ended or carry:
+                frames, ended = self._gather(q_frames, carry)
+                if frames and not q_pre.put(self._preprocess(frames)):
+                    return
+                if ended and not carry:
+                    return
+
+        def relay(inp: Channel, out: Channel, fn: Callable[[Any], Any]) -> Callable[[], None]:
+            def body() -> None:
+                while (item := inp.get()) is not END:
+                    if not out.put(fn(item)):
+                        return
+
+            return body
+
+        threads = [
+            threading.Thread(target=self._stage(decode, q_frames), name="decode", daemon=True),
+            threading.Thread(target=self._stage(preprocess, q_pre), name="preprocess", daemon=True),
+            threading.Thread(target=self._stage(relay(q_pre, q_logits, self._infer), q_logits), name="infer",
+                             daemon=True),
+            threading.Thread(target=self._stage(relay(q_logits, q_results, self._postprocess), q_results),
+                             name="postprocess", daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        # The writer runs here, in the calling thread: GUI windows and signal handlers need it.
+        try:
+            while (results := q_results.get()) is not END:
+                self._write(results)
+        except BaseException as e:  # noqa: BLE001
+            self._fail(e)
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+                if self.abort.is_set():
+                    t.join(5.0)
+                    break
+
+    # ---- sequential mode ------------------------------------------------------------------
+    def _run_sequential(self) -> None:
+        try:
+            with torch.inference_mode():
+                for f in self._decoded():
+                    self._write(self._postprocess(self._infer(self._preprocess([f]))))
+                    if self.abort.is_set():
+                        return
+        except BaseException as e:  # noqa: BLE001
+            self._fail(e)
+
+    # ---- entry point ----------------------------------------------------------------------
+    def run(self, mode: str = "pipelined", handle_signals: bool = True) -> RunSummary:
+        """Process the whole source (or until stopped); always finalises the sinks.
+
+        With ``handle_signals`` (and when called from the main thread), SIGINT and SIGTERM stop
+        reading and let the queued frames finish; a second signal aborts.
+        """
+        previous: dict[int, Any] = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+                previous[sig] = signal.signal(sig, lambda *_a, n=name: self.request_stop(n))
+        self.t_start = self.t_last = time.monotonic()
+        outputs = []
+        try:
+            if mode == "sequential":
+                self._run_sequential()
+            else:
+                self._run_pipelined()
+        finally:
+            seconds = (self.t_last if self.fps.count else time.monotonic()) - self.t_start
+            for sink in self.sinks:
+                try:
+                    outputs.extend(sink.close())
+                except BaseException as e:  # noqa: BLE001
+                    self._fail(e)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self._summary(mode, seconds, outputs)
+
+    def _summary(self, mode: str, seconds: float, outputs: list) -> RunSummary:
+        stages = {s: t.median() for s, t in self.timers.items()}
+        timed = {s: v for s, v in stages.items() if v is not None}
+        report = self.source.report
+        err = self.error
+        return RunSummary(
+            source=self.source.info,
+            model=self.seg.name,
+            size=self.seg.size,
+            device=str(self.seg.device),
+            backend=self.seg.backend.name,
+            mode=mode,
+            frames=self.fps.count,
+            seconds=seconds,
+            stages_ms=stages,
+            bottleneck=max(timed, key=timed.__getitem__) if timed else None,
+            dropped=sum(c.dropped for c in self.channels) + report.dropped,
+            skipped=list(report.skipped),
+            outages=list(report.outages),
+            reconnects=report.reconnects,
+            outputs=outputs,
+            error=_describe(err),
+            interrupted=self.interrupted,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Live figures for progress displays (safe to call from another thread)."""
+        info = self.source.info
+        total = None
+        if info.frames:
+            total = -(-info.frames // self.cfg.stride)
+        if self.cfg.max_frames is not None:
+            total = min(total, self.cfg.max_frames) if total else self.cfg.max_frames
+        recent = {s: t.recent() for s, t in self.timers.items()}
+        timed = {s: v for s, v in recent.items() if v is not None}
+        avg = self.fps.average(self.fps.start) if self.fps.start is not None else 0.0
+        done = self.fps.count
+        return {
+            "frames": done,
+            "total": total,
+            "fps": self.fps.instant,
+            "fps_avg": avg,
+            "stages_ms": recent,
+            "queues": {c.name: c.fill for c in self.channels},
+            "dropped": sum(c.dropped for c in self.channels),
+            "skipped": len(self.source.report.skipped),
+            "bottleneck": max(timed, key=timed.__getitem__) if timed else None,
+            "eta": (total - done) / avg if total and avg > 0 else None,
+            "elapsed": time.monotonic() - self.t_start,
+        }
+
+
+
+def _describe(err: BaseException | None) -> str | None:
+    """One line for the summary: lightseg's own errors as they are, others with their type."""
+    if err is None:
+        return None
+    return str(err) if isinstance(err, LightsegError) else f"{type(err).__name__}: {err}"

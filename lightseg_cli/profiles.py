@@ -1,0 +1,208 @@
+"""Hardware profiles: ``pipelines/*.toml`` -> frozen ``Settings`` for one machine.
+
+A profile names the device, precision, inference backend, decode/encode backends, batch size,
+queue depth, CPU threads, where the overlay is drawn, and default input sizes per model family.
+``resolve`` applies command-line overrides, then checks each choice against this machine and
+falls back with one warning line per fallback (never a crash): no CUDA -> cpu/fp32, no TensorRT
+-> ONNX Runtime -> torch, no GStreamer in OpenCV -> PyAV.
+
+``auto`` picks ``jetson-*`` on a Jetson (``/proc/device-tree/model``, ``/etc/nv_tegra_release``
+under ``$LIGHTSEG_SYSROOT``, default ``/``, so tests can fake one), ``cuda-desktop`` when CUDA is
+available, else ``cpu``. Profile files are parsed as data (TOML); nothing in them is executed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+DECODERS = ("pyav", "pyav-hw", "opencv-gstreamer")
+_KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "batch", "queue", "threads",
+         "overlay", "sizes"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A resolved profile: what this run will use, and why anything differs from the profile."""
+
+    profile: str
+    description: str = ""
+    device: str = "cpu"
+    precision: str = "fp32"
+    backend: str = "torch"
+    decode: str = "pyav"
+    encode: str = "libx264"
+    batch: int = 1
+    queue: int = 4
+    threads: int = 0
+    overlay: str = "host"
+    sizes: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # fallbacks taken on this machine
+    mode: str = "pipelined"
+
+    @property
+    def half(self) -> bool:
+        return self.precision == "fp16"
+
+    @property
+    def hwaccel(self) -> str | None:
+        return "cuda" if self.decode == "pyav-hw" else None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+
+def profiles_dir() -> Path:
+    return Path(str(resources.files("lightseg_cli.pipelines")))
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in profiles_dir().glob("*.toml"))
+
+
+def load(name: str) -> Settings:
+    """Read ``pipelines/<name>.toml`` (or a path to a .toml file) and validate it."""
+    path = Path(name) if name.endswith(".toml") else profiles_dir() / f"{name}.toml"
+    if not path.is_file():
+        raise UsageError(f"unknown profile {name!r}; available: {', '.join(list_profiles())}, auto")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: not valid TOML ({e})") from None
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise UsageError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+    s = Settings(profile=raw.get("name", path.stem), **{k: v for k, v in raw.items() if k != "name"})
+    _validate(s, str(path))
+    return s
+
+
+def _validate(s: Settings, where: str) -> None:
+    if s.precision not in PRECISIONS:
+        raise UsageError(f"{where}: precision {s.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if s.backend not in BACKENDS:
+        raise UsageError(f"{where}: backend {s.backend!r} is not one of {', '.join(BACKENDS)}")
+    if s.decode not in DECODERS:
+        raise UsageError(f"{where}: decode {s.decode!r} is not one of {', '.join(DECODERS)}")
+    if s.batch < 1 or s.queue < 1 or s.threads < 0:
+        raise UsageError(f"{where}: batch and queue must be >= 1, threads >= 0")
+    if s.overlay not in ("host", "device"):
+        raise UsageError(f"{where}: overlay must be 'host' or 'device'")
+
+
+def sysroot() -> Path:
+    return Path(os.environ.get("LIGHTSEG_SYSROOT", "/"))
+
+
+def detect_jetson(root: Path | None = None) -> str | None:
+    """``jetson-orin`` / ``jetson-nano`` on an NVIDIA Jetson, else None."""
+    root = root or sysroot()
+    model = ""
+    for f in (root / "proc/device-tree/model", root / "sys/firmware/devicetree/base/model"):
+        try:
+            model = f.read_bytes().decode(errors="ignore").strip("\x00 \n")
+            break
+        except OSError:
+            continue
+    tegra = (root / "etc/nv_tegra_release").is_file()
+    if "jetson" not in model.lower() and not tegra:
+        return None
+    if "nano" in model.lower() and "orin" not in model.lower():
+        return "jetson-nano"
+    return "jetson-orin"
+
+
+def auto_profile() -> str:
+    jetson = detect_jetson()
+    if jetson:
+        return jetson
+    return "cuda-desktop" if torch.cuda.is_available() else "cpu"
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _gstreamer_in_opencv() -> bool:
+    import cv2
+
+    for line in cv2.getBuildInformation().splitlines():
+        if "GStreamer" in line:
+            return "YES" in line
+    return False
+
+
+def _pyav_cuda() -> bool:
+    try:
+        from av.codec.hwaccel import hwdevices_available
+
+        return "cuda" in hwdevices_available()
+    except Exception:  # noqa: BLE001 - older PyAV builds lack hwaccel entirely
+        return False
+
+
+def check(s: Settings) -> Settings:
+    """Degrade choices this machine cannot honour; each fallback adds a note."""
+    notes = list(s.notes)
+    if s.device.startswith("cuda") and not torch.cuda.is_available():
+        notes.append(f"device {s.device}: CUDA not available -> cpu")
+        s = replace(s, device="cpu")
+    if s.device == "cpu" and s.precision != "fp32":
+        notes.append(f"precision {s.precision}: not supported on cpu -> fp32")
+        s = replace(s, precision="fp32")
+    if s.backend == "tensorrt" and not (_has("tensorrt") and s.device.startswith("cuda")):
+        nxt = "onnxruntime" if _has("onnxruntime") else "torch"
+        notes.append(f"backend tensorrt: {'not installed' if not _has('tensorrt') else 'needs CUDA'} -> {nxt}")
+        s = replace(s, backend=nxt)
+    if s.backend == "onnxruntime" and not _has("onnxruntime"):
+        notes.append("backend onnxruntime: not installed (pip install lightseg[onnx]) -> torch")
+        s = replace(s, backend="torch")
+    if s.decode == "opencv-gstreamer" and not _gstreamer_in_opencv():
+        notes.append("decode opencv-gstreamer: this OpenCV has no GStreamer -> pyav")
+        s = replace(s, decode="pyav")
+    if s.decode == "pyav-hw" and not (s.device.startswith("cuda") and _pyav_cuda()):
+        notes.append("decode pyav-hw: no CUDA hardware decoder in this PyAV/FFmpeg -> pyav (software)")
+        s = replace(s, decode="pyav")
+    if s.overlay == "device" and s.device == "cpu":
+        s = replace(s, overlay="host")
+    return replace(s, notes=tuple(notes))
+
+
+def resolve(name: str | None = "auto", **overrides: Any) -> Settings:
+    """Load a profile (``auto`` detects one), apply non-None overrides, check against this machine."""
+    name = name or "auto"
+    s = load(auto_profile() if name == "auto" else name)
+    if name == "auto":
+        s = replace(s, notes=(f"auto: picked {s.profile}",))
+    over = {k: v for k, v in overrides.items() if v is not None}
+    if over:
+        s = replace(s, **over)
+        _validate(s, "command line")
+    return check(s)
+
+
+def size_for(s: Settings, arch: str) -> tuple[int, int] | None:
+    """The profile's default network size for an architecture family, if it sets one."""
+    from .infer.segmenter import parse_size
+
+    family = arch.split("-")[0]
+    text = s.sizes.get(arch) or s.sizes.get(family)
+    return parse_size(text) if text else None

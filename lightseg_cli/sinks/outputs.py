@@ -1,0 +1,202 @@
+"""Where results are written: masks, overlays, videos, per-frame statistics, a window.
+
+Every sink takes ``Result`` objects in frame order through ``write`` and returns the files it
+finalised from ``close``. Files are written atomically (``atomic.py``); ``close`` is always called,
+also after errors and interrupts, so videos are finalised and playable.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ..errors import OutputError
+from ..types import Result, SourceInfo
+from . import atomic
+from .video import VideoWriter
+
+
+class Sink(Protocol):
+    def write(self, result: Result) -> None: ...
+
+    def close(self) -> list[Path]: ...
+
+
+def encode_png(labels: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", labels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OutputError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        atomic.write_bytes(path, data)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+class MaskDir:
+    """``DIR/masks/<name>.png``: single-channel PNGs, pixel value = class id."""
+
+    def __init__(self, folder: Path, pattern: str) -> None:
+        self.folder = folder
+        self.pattern = pattern  # e.g. "{name}" or "clip_{index:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def path_for(self, name: str, index: int) -> Path:
+        return self.folder / (self.pattern.format(name=name, index=index) + ".png")
+
+    def write(self, result: Result) -> None:
+        _write(self.path_for(result.frame.name, result.frame.index), encode_png(result.labels))
+        self.count += 1
+
+    def close(self) -> list[Path]:
+        return [self.folder] if self.count else []
+
+
+class OverlayDir:
+    """``DIR/overlays/<name>.jpg``."""
+
+    def __init__(self, folder: Path, quality: int = 90) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.quality = quality
+        self.count = 0
+
+    def write(self, result: Result) -> None:
+        if result.overlay is None:
+            return
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(result.overlay, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise OutputError("JPEG encoding failed")
+        _write(self.folder / f"{result.frame.name}.jpg", buf.tobytes())
+        self.count += 1
+
+    def close(self) -> list[Path]:
+        return [self.folder] if self.count else []
+
+
+class OverlayVideo:
+    """``DIR/<stem>_overlay.mp4`` (H.264, yuv420p) at the source's frame rate (divided by the stride)."""
+
+    def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "veryfast") -> None:
+        self.path, self.fps, self.crf, self.preset = path, fps, crf, preset
+        self.writer: VideoWriter | None = None
+
+    def write(self, result: Result) -> None:
+        if result.overlay is None:
+            return
+        if self.writer is None:
+            h, w = result.overlay.shape[:2]
+            self.writer = VideoWriter(self.path, (w, h), self.fps, crf=self.crf, preset=self.preset)
+        self.writer.write(result.overlay)
+
+    def close(self) -> list[Path]:
+        done = self.writer.close() if self.writer else None
+        return [done] if done else []
+
+
+class MaskVideo:
+    """``DIR/<stem>_masks.mkv``: lossless FFV1 gray video whose pixel values are class ids."""
+
+    def __init__(self, path: Path, fps: Fraction) -> None:
+        self.path, self.fps = path, fps
+        self.writer: VideoWriter | None = None
+
+    def write(self, result: Result) -> None:
+        if self.writer is None:
+            h, w = result.labels.shape
+            self.writer = VideoWriter(self.path, (w, h), self.fps, codec="ffv1")
+        self.writer.write(result.labels)
+
+    def close(self) -> list[Path]:
+        done = self.writer.close() if self.writer else None
+        return [done] if done else []
+
+
+class StatsLog:
+    """``DIR/<stem>_stats.jsonl``: per frame, index, time and per-class pixel fraction."""
+
+    def __init__(self, path: Path, class_names: tuple[str, ...]) -> None:
+        self.path = path
+        self.tmp = atomic.temp_path(path)
+        self.names = class_names
+        self.f = open(self.tmp, "w")  # noqa: SIM115 - stays open for the whole run
+        self.count = 0
+
+    def write(self, result: Result) -> None:
+        counts = np.bincount(result.labels.reshape(-1), minlength=len(self.names))[: len(self.names)]
+        total = max(int(counts.sum()), 1)
+        row = {
+            "index": result.frame.index,
+            "time": None if result.frame.time is None else round(result.frame.time, 4),
+            "name": result.frame.name or None,
+            "fractions": {n: round(int(c) / total, 6) for n, c in zip(self.names, counts) if c},
+        }
+        self.f.write(json.dumps(row) + "\n")
+        self.count += 1
+
+    def close(self) -> list[Path]:
+        if self.f.closed:
+            return [self.path] if self.path.exists() else []
+        self.f.close()
+        if not self.count:
+            self.tmp.unlink(missing_ok=True)
+            return []
+        atomic.commit(self.tmp, self.path)
+        return [self.path]
+
+
+class Window:
+    """``--show``: an OpenCV window with the overlay and the live FPS; q or Esc stops the run."""
+
+    def __init__(self, title: str, fps_text: callable) -> None:  # type: ignore[valid-type]
+        self.title = title
+        self.fps_text = fps_text
+        self.stop_requested = False
+
+    def write(self, result: Result) -> None:
+        img = result.overlay if result.overlay is not None else result.frame.image
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        cv2.putText(bgr, self.fps_text(), (10, bgr.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
+        cv2.imshow(self.title, bgr)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.stop_requested = True
+
+    def close(self) -> list[Path]:
+        cv2.destroyAllWindows()
+        return []
+
+
+def output_dir(base: Path, exist_ok: bool) -> Path:
+    """``base`` if it is new or empty (or ``exist_ok``), else ``base-2``, ``base-3``, ...;
+    fails up front when the location cannot be written."""
+    if base.exists() and not base.is_dir():
+        raise OutputError(f"{base}: output path exists and is a file")
+    out = base
+    if not exist_ok:
+        n = 2
+        while out.exists() and any(out.iterdir()):
+            out = base.with_name(f"{base.name}-{n}")
+            n += 1
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".lightseg-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"{out}: output folder is not writable ({e.strerror or e})") from None
+    return out
+
+
+def video_fps(info: SourceInfo, stride: int) -> Fraction:
+    fps = info.fps or Fraction(30)
+    return fps / stride

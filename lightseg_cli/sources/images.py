@@ -1,0 +1,77 @@
+"""Image files as a frame source: one file, a folder, or a glob, in natural order.
+
+An unreadable or non-image file among good ones becomes a ``Skipped`` record; the run goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..types import Frame, Skipped, SourceInfo, SourceReport
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Output stems; files sharing a stem (a.png, a.jpg or dir1/a.png, dir2/a.png) get suffixes."""
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        n = seen.get(p.stem, 0)
+        seen[p.stem] = n + 1
+        names.append(p.stem if n == 0 else f"{p.stem}_{n + 1}")
+    return names
+
+
+def read_image(path: Path) -> np.ndarray:
+    """HxWx3 uint8 RGB, or ValueError saying why not (decodes from bytes so odd names work)."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise ValueError("empty file")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError("not a readable image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+class ImageSource:
+    """Frames from a list of image files."""
+
+    def __init__(self, paths: list[Path], uri: str, name: str, single: bool = False) -> None:
+        self.paths = paths
+        self.names = _unique_names(paths)
+        size = None
+        if single:
+            h, w = read_image(paths[0]).shape[:2]
+            size = (w, h)
+        self.info = SourceInfo(
+            kind="image" if single else "images",
+            uri=uri,
+            name=name,
+            width=size[0] if size else None,
+            height=size[1] if size else None,
+            frames=len(paths),
+            decoder="opencv-imdecode",
+        )
+        self.report = SourceReport()
+        self._closed = False
+
+    def __iter__(self) -> Iterator[Frame | Skipped]:
+        for i, (path, name) in enumerate(zip(self.paths, self.names)):
+            if self._closed:
+                return
+            try:
+                image = read_image(path)
+            except (ValueError, OSError) as e:
+                item = Skipped(str(path), str(e) if not isinstance(e, OSError) else e.strerror or str(e), i)
+                self.report.skipped.append(item)
+                yield item
+                continue
+            yield Frame(index=i, image=image, name=name, path=path)
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,310 @@
+"""``lightseg train``: train or fine-tune any zoo architecture on a labelled set.
+
+Recipe: random scale / crop / flip / colour jitter (``augment.py``), cross-entropy with an ignore
+label (plain, OHEM or class-weighted), AdamW or SGD with linear warm-up then cosine or poly decay
+per step, mixed precision on CUDA. Every epoch writes ``last.pth`` (everything needed to continue
+exactly: weights, optimiser, epoch, RNG state, best score); every ``val_every`` epochs the model is
+scored on the validation set and ``best.pth`` keeps the best one. ``metrics.jsonl`` logs each
+epoch. ``best.pth`` and ``last.pth`` carry a ``meta`` block, so ``lightseg run --model
+RUN/best.pth`` and ``lightseg eval --model RUN/best.pth`` work directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.labelled import load_samples, read_label, read_rgb
+from ..errors import UsageError
+from ..evaluate import evaluate
+from ..infer.segmenter import Segmenter, resolve_device
+from ..zoo import ModelCfg, get_cfg
+from ..zoo import weights as weight_store
+from ..zoo.pretrained import Dataset
+from ..zoo.registry import build_model
+from .augment import AugmentCfg, augment
+from .losses import SegLoss, class_weights
+
+
+@dataclass
+class TrainCfg:
+    model: str
+    data: str
+    val: str | None
+    out: str
+    epochs: int = 200
+    batch: int = 8
+    size: tuple[int, int] = (480, 360)  # crop (w, h)
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.05
+    schedule: str = "cosine"
+    warmup_epochs: float = 3.0
+    loss: str = "ohem"
+    scale: tuple[float, float] = (0.5, 2.0)
+    jitter: float = 0.3
+    ignore_index: int = 255
+    num_classes: int | None = None
+    class_names: list[str] | None = None
+    pretrained: bool = True
+    val_every: int = 5
+    device: str | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    epoch: int
+    epochs: int
+    loss: float
+    lr: float
+    seconds: float
+    val_miou: float | None
+    best_miou: float | None
+
+
+def _train_dataset(cfg: TrainCfg, base: ModelCfg) -> Dataset:
+    n = cfg.num_classes or base.dataset.scored
+    if cfg.class_names:
+        if len(cfg.class_names) != n:
+            raise UsageError(f"--class-names lists {len(cfg.class_names)} names for {n} classes")
+        names = tuple(cfg.class_names)
+    elif n <= len(base.dataset.classes):
+        names = base.dataset.classes[:n]
+    else:
+        names = tuple(f"class{i}" for i in range(n))
+    palette = base.dataset.palette[:n] if n <= len(base.dataset.palette) else tuple(
+        tuple(int(c) for c in np.random.default_rng(i).integers(0, 256, 3)) for i in range(n)
+    )
+    return Dataset(name=base.dataset.name, classes=names, palette=palette, scored=n)  # type: ignore[arg-type]
+
+
+def _lr_at(step: int, total: int, warmup: int, cfg: TrainCfg) -> float:
+    if step < warmup:
+        return cfg.lr * (0.1 + 0.9 * step / max(warmup, 1))
+    t = (step - warmup) / max(total - warmup, 1)
+    if cfg.schedule == "poly":
+        return cfg.lr * (1 - t) ** 0.9
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _param_groups(model: torch.nn.Module, wd: float) -> list[dict]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _partial_load(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
+    own = model.state_dict()
+    keep = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(keep, strict=False)
+    return len(keep), len(own)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def checkpoint_meta(cfg: ModelCfg, size: tuple[int, int]) -> dict:
+    """What a checkpoint needs to be run as a model: base architecture and label space."""
+    return {
+        "base": cfg.name,
+        "arch": cfg.arch,
+        "arch_args": cfg.arch_args,
+        "classes": list(cfg.dataset.classes),
+        "palette": [list(c) for c in cfg.dataset.palette],
+        "scored": cfg.dataset.scored,
+        "dataset": cfg.dataset.name,
+        "size": list(size),
+    }
+
+
+class Trainer:
+    """Runs a :class:`TrainCfg`. Callbacks receive progress; everything else goes to ``out``."""
+
+    def __init__(
+        self,
+        cfg: TrainCfg,
+        on_step: Callable[[StepInfo], None] | None = None,
+        on_epoch: Callable[[EpochInfo], None] | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.on_step = on_step or (lambda s: None)
+        self.on_epoch = on_epoch or (lambda e: None)
+        self.log = log or (lambda m: None)
+        self.device = resolve_device(cfg.device)
+        self.out = Path(cfg.out)
+
+        base = get_cfg(cfg.model)
+        dataset = _train_dataset(cfg, base)
+        self.model_cfg = replace(base, name=f"{base.name}", dataset=dataset, input_size=cfg.size)
+        self.model = build_model(self.model_cfg)
+        if cfg.pretrained and base.arch != "lpsnet":
+            try:
+                n, total = _partial_load(self.model, weight_store.load_state_dict(base))
+                self.log(f"initialised {n}/{total} tensors from {base.name}'s weights")
+            except Exception as e:  # no weights available: train from scratch, say so
+                self.log(f"training {base.name} from scratch ({e})")
+        self.model.to(self.device)
+
+        samples = load_samples(cfg.data)
+        self.log(f"loading {len(samples)} training images")
+        self.images = [read_rgb(s.image) for s in samples]
+        self.labels = [self._map_labels(read_label(s.label)) for s in samples]
+        self.aug = AugmentCfg(crop=cfg.size, scale=cfg.scale, jitter=cfg.jitter, ignore_index=cfg.ignore_index)
+        weight = class_weights(self.labels, dataset.scored) if cfg.loss == "weighted" else None
+        self.criterion = SegLoss(cfg.loss, cfg.ignore_index, weight).to(self.device)
+        groups = _param_groups(self.model, cfg.weight_decay)
+        if cfg.optimizer == "sgd":
+            self.opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+        elif cfg.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(groups, lr=cfg.lr)
+        else:
+            raise UsageError(f"unknown optimizer {cfg.optimizer!r}: use adamw or sgd")
+        self.amp = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        mean = torch.tensor(base.preprocess.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(base.preprocess.std, device=self.device).view(1, 3, 1, 1)
+        self.norm = (mean, std, base.preprocess.order == "bgr")
+        self.steps_per_epoch = max(1, len(self.images) // cfg.batch)
+        self.epoch = 0
+        self.best = -1.0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="augment")
+
+    def _map_labels(self, lab: np.ndarray) -> np.ndarray:
+        """Label values outside the trained classes become the ignore index."""
+        n = self.model_cfg.dataset.scored
+        out = lab.copy()
+        out[out >= n] = self.cfg.ignore_index
+        return out
+
+    def _batch(self, epoch: int, step: int, order: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
+        imgs, labs = [], []
+        for i in idx:
+            rng = np.random.default_rng([self.cfg.seed, epoch, int(i)])
+            im, lb = augment(self.images[i], self.labels[i], rng, self.aug)
+            imgs.append(im)
+            labs.append(lb)
+        x = torch.from_numpy(np.stack(imgs)).to(self.device).permute(0, 3, 1, 2)
+        mean, std, bgr = self.norm
+        if bgr:
+            x = x.flip(1)
+        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(np.stack(labs)).to(self.device).long()
+        return x, y
+
+    def resume(self, path: str | Path) -> None:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        if "scaler" in ck:
+            self.scaler.load_state_dict(ck["scaler"])
+        self.epoch = int(ck["epoch"])
+        self.best = float(ck.get("best", -1.0))
+        rng = ck.get("rng")
+        if rng:
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+        self.log(f"resumed from {path} at epoch {self.epoch}")
+
+    def _save(self, name: str, full: bool, val_miou: float | None = None) -> None:
+        meta = checkpoint_meta(self.model_cfg, self.cfg.size) | {"epoch": self.epoch, "val_miou": val_miou}
+        obj: dict[str, Any] = {"state_dict": self.model.state_dict(), "meta": meta}
+        if full:
+            obj |= {
+                "model": obj.pop("state_dict"),
+                "optimizer": self.opt.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "epoch": self.epoch,
+                "best": self.best,
+                "rng": _rng_state(),
+                "train_cfg": asdict(self.cfg),
+            }
+        _atomic_save(obj, self.out / name)
+
+    def validate(self) -> float:
+        self.model.eval()
+        seg = Segmenter.from_module(self.model, self.model_cfg, self.cfg.size, self.device)
+        miou = evaluate(seg, self.cfg.val).miou if self.cfg.val else float("nan")  # type: ignore[arg-type]
+        self.model.train()
+        return miou
+
+    def fit(self) -> float:
+        """Train until ``cfg.epochs``; returns the best validation mIoU (NaN without --val)."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "train_cfg.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
+        total = cfg.epochs * self.steps_per_epoch
+        warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
+        self.model.train()
+        while self.epoch < cfg.epochs:
+            t0 = time.perf_counter()
+            order = np.random.default_rng([cfg.seed, self.epoch]).permutation(len(self.images))
+            losses = []
+            # Augmentation of the next batch overlaps with this step (OpenCV releases the GIL).
+            pending = self._pool.submit(self._batch, self.epoch, 0, order)
+            for step in range(self.steps_per_epoch):
+                gstep = self.epoch * self.steps_per_epoch + step
+                lr = _lr_at(gstep, total, warmup, cfg)
+                for g in self.opt.param_groups:
+                    g["lr"] = lr
+                x, y = pending.result()
+                if step + 1 < self.steps_per_epoch:
+                    pending = self._pool.submit(self._batch, self.epoch, step + 1, order)
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                    loss = self.criterion(self.model(x), y)
+                self.opt.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.opt)
+                self.scaler.update()
+                losses.append(float(loss.detach()))
+                self.on_step(StepInfo(self.epoch + 1, cfg.epochs, step + 1, self.steps_per_epoch, losses[-1], lr))
+            self.epoch += 1
+            val = None
+            if cfg.val and (self.epoch % cfg.val_every == 0 or self.epoch == cfg.epochs):
+                val = self.validate()
+                if val > self.best:
+                    self.best = val
+                    self._save("best.pth", full=False, val_miou=val)
+            self._save("last.pth", full=True, val_miou=val)
+            info = EpochInfo(self.epoch, cfg.epochs, float(np.mean(losses)), lr, time.perf_counter() - t0, val,
+                             self.best if self.best >= 0 else None)
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(asdict(info)) + "\n")
+            self.on_epoch(info)
+        if not cfg.val:
+            self._save("best.pth", full=False)
+        return self.best if self.best >= 0 else float("nan")

@@ -1,0 +1,1 @@
+"""Hardware profiles (TOML), shipped as package data."""

@@ -1,0 +1,1 @@
+"""Model manifest and the weights lightseg trains itself (shipped as package data)."""
