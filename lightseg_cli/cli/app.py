@@ -36,11 +36,19 @@ def _root(
 
 
 def _register() -> None:
+    from . import bench as bench_cmd
+    from . import eval as eval_cmd
+    from . import models as models_cmd
     from . import run as run_cmd
     from . import train as train_cmd
+    from . import weights as weights_cmd
 
     app.command("run")(run_cmd.run)
     app.command("probe")(run_cmd.probe)
+    app.command("models")(models_cmd.models)
+    app.add_typer(weights_cmd.app, name="weights")
+    app.command("eval")(eval_cmd.eval_)
+    app.command("bench")(bench_cmd.bench)
     app.command("train")(train_cmd.train)
 
 

@@ -14,8 +14,11 @@ from typing import Any
 
 from rich.console import Console
 
-stdout = Console(no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True)
-stderr = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), soft_wrap=True)
+_NO_COLOR = bool(os.environ.get("NO_COLOR"))
+stdout = Console(no_color=_NO_COLOR, soft_wrap=True)
+if not stdout.is_terminal and "COLUMNS" not in os.environ:
+    stdout = Console(no_color=_NO_COLOR, soft_wrap=True, width=200)  # tables in pipes are not cut to 80
+stderr = Console(stderr=True, no_color=_NO_COLOR, soft_wrap=True)
 
 
 def interactive() -> bool:

@@ -132,7 +132,20 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def _rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """RNG states as tensors and plain data, so checkpoints load with ``weights_only=True``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+
+
+def _set_rng_state(rng: dict) -> None:
+    random.setstate(tuple(v if not isinstance(v, list) else tuple(v) for v in rng["python"]))
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
 
 
 def checkpoint_meta(cfg: ModelCfg, size: tuple[int, int]) -> dict:
@@ -226,18 +239,15 @@ class Trainer:
         return x, y
 
     def resume(self, path: str | Path) -> None:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         if "scaler" in ck:
             self.scaler.load_state_dict(ck["scaler"])
         self.epoch = int(ck["epoch"])
         self.best = float(ck.get("best", -1.0))
-        rng = ck.get("rng")
-        if rng:
-            random.setstate(rng["python"])
-            np.random.set_state(rng["numpy"])
-            torch.set_rng_state(rng["torch"])
+        if ck.get("rng"):
+            _set_rng_state(ck["rng"])
         self.log(f"resumed from {path} at epoch {self.epoch}")
 
     def _save(self, name: str, full: bool, val_miou: float | None = None) -> None:

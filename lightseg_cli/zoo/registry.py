@@ -72,7 +72,11 @@ def resolve_name(name: str) -> str:
 
 
 def get_cfg(name: str) -> ModelCfg:
-    """The zoo entry for a (possibly short) model name."""
+    """The zoo entry for a (possibly short) model name, or the config of a trained checkpoint file."""
+    from .local import cfg_from_checkpoint, is_checkpoint_path
+
+    if is_checkpoint_path(name):
+        return cfg_from_checkpoint(name)
     return _MODELS[resolve_name(name)]
 
 

@@ -108,6 +108,16 @@ def status(wf: WeightFile) -> WeightStatus:
     return WeightStatus(wf, None, None)
 
 
+def status_of(cfg: ModelCfg) -> WeightStatus | None:
+    """Status of a model's weight file; None when the manifest does not know the file."""
+    if Path(cfg.weights).is_absolute():
+        p = Path(cfg.weights)
+        return WeightStatus(WeightFile(str(p), "", None, "", "local checkpoint"), p if p.is_file() else None,
+                            True if p.is_file() else None)
+    wf = manifest().get(cfg.weights)
+    return status(wf) if wf else None
+
+
 def _how_to_get(cfg_name: str, wf: WeightFile) -> str:
     ways = [f"`lightseg weights import DIR` (a folder holding {wf.path})"]
     if wf.url:
@@ -118,7 +128,14 @@ def _how_to_get(cfg_name: str, wf: WeightFile) -> str:
 
 
 def resolve(cfg: ModelCfg) -> Path:
-    """Path of a verified copy of the model's weights, or a :class:`WeightsError` that says why."""
+    """Path of a verified copy of the model's weights, or a :class:`WeightsError` that says why.
+
+    An absolute ``cfg.weights`` is a user's own checkpoint (from ``lightseg train``): used as is.
+    """
+    if Path(cfg.weights).is_absolute():
+        if not Path(cfg.weights).is_file():
+            raise WeightsError(f"model {cfg.name}: checkpoint {cfg.weights} not found")
+        return Path(cfg.weights)
     wf = manifest_entry(cfg.weights)
     bad: list[str] = []
     for label, p in _candidates(wf.path):

@@ -1,0 +1,132 @@
+"""``lightseg bench``: the pipelined loop vs a strictly sequential loop vs the model alone.
+
+All three run in one process on the same frames, with the same code for each step (the pipeline's
+own step functions). Both loops write a real overlay video to a temporary folder, so encoding is
+counted. With ``repeat > 1`` the modes are interleaved and the medians are reported, so a noisy
+machine disturbs both sides alike.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .infer.segmenter import Segmenter
+from .pipeline.job import RunOptions, prepare
+from .pipeline.stats import RunSummary
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    model: str
+    size: tuple[int, int]
+    frames: int
+    backend: str
+    device: str
+    pipelined_fps: float
+    sequential_fps: float
+    model_fps: float
+    stages_ms: dict[str, float | None]  # sequential loop: each stage alone
+    pipelined_stages_ms: dict[str, float | None]
+    runs: list[dict[str, Any]]
+
+    @property
+    def speedup(self) -> float:
+        return self.pipelined_fps / self.sequential_fps if self.sequential_fps else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        r = lambda v: None if v is None else round(v, 3)  # noqa: E731
+        return {
+            "model": self.model,
+            "size": list(self.size),
+            "frames": self.frames,
+            "pipelined_fps": r(self.pipelined_fps),
+            "sequential_fps": r(self.sequential_fps),
+            "model_fps": r(self.model_fps),
+            "pipelined_vs_sequential": r(self.speedup),
+            "pipelined_vs_model": r(self.pipelined_fps / self.model_fps if self.model_fps else None),
+            "stages_ms": {k: r(v) for k, v in self.stages_ms.items()},
+            "pipelined_stages_ms": {k: r(v) for k, v in self.pipelined_stages_ms.items()},
+            "backend": self.backend,
+            "device": self.device,
+            "runs": self.runs,
+        }
+
+
+def model_fps(seg: Segmenter, frame_hw: tuple[int, int], iterations: int = 10, batch: int = 1) -> float:
+    """Frames per second of the network alone on a preprocessed batch (median over iterations)."""
+    w, h = seg.size
+    x = torch.randn(batch, 3, h, w, device=seg.device, dtype=seg.dtype)
+    sync = (lambda: torch.cuda.synchronize(seg.device)) if seg.device.type == "cuda" else (lambda: None)
+    times = []
+    with torch.inference_mode():
+        for i in range(iterations + 2):
+            sync()
+            t0 = time.perf_counter()
+            seg.infer(x)
+            sync()
+            if i >= 2:  # warm-up
+                times.append(time.perf_counter() - t0)
+    return batch / statistics.median(times)
+
+
+def bench(
+    source: str,
+    seg: Segmenter,
+    frames: int = 100,
+    repeat: int = 1,
+    opts: RunOptions | None = None,
+    log: Callable[[str], None] | None = None,
+) -> BenchResult:
+    """Measure one source with one segmenter in the three modes."""
+    log = log or (lambda m: None)
+    opts = opts or RunOptions()
+    runs: list[RunSummary] = []
+    with tempfile.TemporaryDirectory(prefix="lightseg-bench-") as tmp:
+        base = replace(opts, exist_ok=True, save=True, show=False,
+                       pipeline=replace(opts.pipeline, max_frames=frames))
+        # Warm up allocator and kernels outside the timed runs.
+        warm = prepare(source, seg, replace(base, out=Path(tmp) / "warmup",
+                                            pipeline=replace(base.pipeline, max_frames=2)))
+        warm.run(mode="sequential", handle_signals=False)
+        model_rates = []
+        for i in range(repeat):
+            for mode in ("sequential", "pipelined"):
+                pipe = prepare(source, seg, replace(base, out=Path(tmp) / f"{mode}-{i}"))
+                s = pipe.run(mode=mode, handle_signals=False)
+                if s.error:
+                    raise RuntimeError(s.error)
+                runs.append(s)
+                log(f"run {i + 1}/{repeat} {mode}: {s.frames} frames, {s.fps:.2f} FPS")
+            frame_hw = (runs[-1].source.height or seg.size[1], runs[-1].source.width or seg.size[0])
+            model_rates.append(model_fps(seg, frame_hw, batch=opts.pipeline.batch))
+            log(f"run {i + 1}/{repeat} model only: {model_rates[-1]:.2f} FPS")
+    seq = [s for s in runs if s.mode == "sequential"]
+    pip = [s for s in runs if s.mode == "pipelined"]
+
+    def med_stages(rs: list[RunSummary]) -> dict[str, float | None]:
+        keys = rs[0].stages_ms.keys()
+        return {k: statistics.median([r.stages_ms[k] for r in rs if r.stages_ms[k] is not None] or [0.0])
+                for k in keys}
+
+    return BenchResult(
+        model=seg.name,
+        size=seg.size,
+        frames=pip[0].frames,
+        backend=seg.backend.name,
+        device=str(seg.device),
+        pipelined_fps=statistics.median(s.fps for s in pip),
+        sequential_fps=statistics.median(s.fps for s in seq),
+        model_fps=statistics.median(model_rates),
+        stages_ms=med_stages(seq),
+        pipelined_stages_ms=med_stages(pip),
+        runs=[{"mode": s.mode, "fps": round(s.fps, 3), "frames": s.frames, "seconds": round(s.seconds, 3)}
+              for s in runs],
+    )

@@ -1,0 +1,110 @@
+"""Shared fixtures: the ../shared data folder, weights from it, generated videos, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LIGHTSEG_SHARED", ROOT.parent / "shared")).resolve()
+
+
+def need_shared(*parts: str) -> Path:
+    """A path under ../shared, or skip the test saying exactly what is missing."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"{p} is absent (set LIGHTSEG_SHARED to the shared data folder)")
+    return p
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own empty user cache; weights come from ../shared when present."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("LIGHTSEG_PLAIN", "1")
+    monkeypatch.delenv("LIGHTSEG_DEBUG", raising=False)
+    if (SHARED / "weights").is_dir():
+        monkeypatch.setenv("LIGHTSEG_WEIGHTS", str(SHARED / "weights"))
+    else:
+        monkeypatch.delenv("LIGHTSEG_WEIGHTS", raising=False)
+
+
+@pytest.fixture
+def shared_weights() -> Path:
+    return need_shared("weights")
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``lightseg ARGS`` in this process; returns exit code, stdout and stderr."""
+    from lightseg_cli.cli.app import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        cap = capsys.readouterr()
+        return Result(code, cap.out, cap.err)
+
+    return run
+
+
+def lightseg_cmd() -> list[str]:
+    return [sys.executable, "-m", "lightseg_cli"]
+
+
+def run_cli_process(*args: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+    """Run ``lightseg`` as a real subprocess (for signals, stdin and exit codes)."""
+    return subprocess.run(lightseg_cmd() + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **kw.pop("env", {})}, **kw)
+
+
+def make_video(path: Path, frames: int = 30, size: tuple[int, int] = (160, 96), fps: Fraction = Fraction(25),
+               codec: str = "libx264", fmt: str | None = None) -> Path:
+    """A real H.264 video of moving colour bands (PyAV), so every frame differs."""
+    w, h = size
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        if codec == "libx264":
+            s.options = {"preset": "ultrafast", "g": "10"}
+        ys, xs = np.mgrid[0:h, 0:w]
+        for i in range(frames):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[..., 0] = ((xs + 4 * i) % w * 255 // w).astype(np.uint8)
+            img[..., 1] = (ys * 255 // h).astype(np.uint8)
+            img[..., 2] = 255 * ((xs // 16 + ys // 16 + i) % 2)
+            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+@pytest.fixture
+def small_video(tmp_path: Path) -> Path:
+    return make_video(tmp_path / "clip.mp4")
+
+
+def count_frames(path: Path) -> tuple[int, Fraction, int, int]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        n = sum(1 for _ in c.decode(s))
+        return n, Fraction(s.average_rate), s.width, s.height

@@ -1,0 +1,152 @@
+"""Network fidelity against the authors' golden outputs, strict loading, and model shapes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lightseg_cli.models.espnet import ESPNet
+from lightseg_cli.models.layers import fold_batchnorm
+from lightseg_cli.models.lpsnet import CONFIGS, LPSNet
+from lightseg_cli.zoo import create_model, get_cfg, list_models, resolve_name
+from lightseg_cli.zoo.registry import UnknownModelError, build_model
+
+from .conftest import need_shared
+
+
+@pytest.mark.parametrize(
+    "golden, model",
+    [
+        ("espnetv2_s2.0_city_frankfurt_000000_000294_leftImg8bit", "espnetv2-s2.0-cityscapes"),
+        ("espnetv2_s2.0_city_frankfurt_000000_000576_leftImg8bit", "espnetv2-s2.0-cityscapes"),
+        ("espnetv2_s2.0_pascal_sample5", "espnetv2-s2.0-voc"),
+        ("espnetv2_s2.0_pascal_sample11", "espnetv2-s2.0-voc"),
+        ("espnetv2_s2.0_pascal_sample13", "espnetv2-s2.0-voc"),
+    ],
+)
+def test_espnetv2_network_matches_golden_on_reference_inputs(golden: str, model: str) -> None:
+    ref = need_shared("reference")
+    x = torch.from_numpy(np.load(ref / f"{golden}_input.npy"))[None]
+    want = cv2.imread(str(ref / f"{golden}.png"), cv2.IMREAD_UNCHANGED)
+    net, _ = create_model(model)
+    with torch.inference_mode():
+        got = net(x)[0].argmax(0).numpy()
+    assert got.shape == want.shape
+    assert (got == want).mean() >= 0.999
+
+
+def _espnet_input(path, mean, std, size=None) -> torch.Tensor:
+    img = cv2.imread(str(path)).astype(np.float32)
+    img = (img - np.array(mean, np.float32)) / np.array(std, np.float32)
+    if size:
+        img = cv2.resize(img, size)
+    return torch.from_numpy((img / 255).transpose(2, 0, 1).copy())[None]
+
+
+@pytest.mark.parametrize("stem", ["000294", "000576"])
+def test_espnet_cityscapes_matches_golden(stem: str) -> None:
+    ref = need_shared("reference")
+    img = need_shared("data", "cityscapes-samples", f"frankfurt_000000_{stem}_leftImg8bit.png")
+    x = _espnet_input(img, (72.3923111, 82.90893555, 73.15840149), (45.3192215, 46.15289307, 44.91483307),
+                      (1024, 512))
+    want = cv2.imread(str(ref / f"espnet_p2q8_cityscapes_frankfurt_000000_{stem}_leftImg8bit.png"), 0)
+    net, _ = create_model("espnet-cityscapes")
+    with torch.inference_mode():
+        got = net(x)[0].argmax(0).numpy()
+    assert (got == want).mean() >= 0.999
+
+
+@pytest.mark.parametrize("stem", ["07959", "08019", "08159"])
+def test_espnet_camvid_training_variant_matches_golden(stem: str) -> None:
+    ref = need_shared("reference")
+    img = need_shared("data", "camvid", "val", f"0016E5_{stem}.png")
+    x = _espnet_input(img, (110.3310546875, 108.40888977050781, 105.03321838378906),
+                      (72.12568664550781, 72.69076538085938, 69.90434265136719))
+    want = cv2.imread(str(ref / f"espnet_p2q8_camvid_0016E5_{stem}.png"), 0)
+    net, _ = create_model("espnet-camvid")
+    with torch.inference_mode():
+        got = net(x)[0].argmax(0).numpy()
+    assert (got == want).mean() >= 0.999
+
+
+def test_every_authors_checkpoint_loads_strictly(shared_weights) -> None:
+    loaded = 0
+    for cfg in list_models():
+        if cfg.arch == "lpsnet":
+            continue
+        net = build_model(cfg)
+        sd = torch.load(shared_weights / cfg.weights, map_location="cpu", weights_only=True)
+        net.load_state_dict(sd, strict=True)  # raises on any missing or unexpected key
+        loaded += 1
+    assert loaded == 19
+
+
+def test_espnet_camvid_checkpoint_does_not_fit_the_test_variant(shared_weights) -> None:
+    sd = torch.load(shared_weights / "espnet/espnet_p_2_q_8_camvid.pth", map_location="cpu", weights_only=True)
+    with pytest.raises(RuntimeError):
+        ESPNet(12, 2, 8, decoder_skip="level1").load_state_dict(sd, strict=True)
+
+
+@pytest.mark.parametrize("name", ["espnet-cityscapes", "espnetv2-s1.0-cityscapes", "lpsnet-m-camvid"])
+def test_folding_batchnorm_keeps_outputs(name: str) -> None:
+    torch.manual_seed(0)
+    net = build_model(get_cfg(name))
+    for m in net.modules():  # non-trivial statistics so folding has something to do
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    net.eval()
+    x = torch.randn(1, 3, 128, 256)
+    with torch.inference_mode():
+        before = net(x)
+        assert fold_batchnorm(net) > 0
+        after = net(x)
+    assert torch.allclose(before, after, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["s", "m", "l"])
+@pytest.mark.parametrize("size", [(481, 361), (480, 360), (97, 65)])
+def test_lpsnet_returns_input_size_logits(variant: str, size: tuple[int, int]) -> None:
+    net = LPSNet(11, CONFIGS[variant]).eval()
+    w, h = size
+    with torch.inference_mode():
+        out = net(torch.randn(1, 3, h, w))
+    assert out.shape == (1, 11, h, w)
+
+
+def test_lpsnet_paper_configurations() -> None:
+    assert CONFIGS["s"].ratios == (3 / 4, 1 / 4) and CONFIGS["s"].width == (8, 24, 48, 96, 96)
+    assert CONFIGS["m"].ratios == (1.0, 1 / 4) and CONFIGS["m"].depth == (1, 3, 3, 10, 10)
+    assert CONFIGS["l"].width == (8, 24, 64, 160, 160)
+    net = LPSNet(11, CONFIGS["m"])
+    assert len(net.paths) == 2
+    convs = [m for m in net.paths[0].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == sum(CONFIGS["m"].depth)
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    assert [c.stride[0] for c in convs if c.stride[0] == 2] == [2, 2, 2, 2]
+
+
+def test_names_resolve_in_one_place() -> None:
+    assert resolve_name("espnetv2-s2-city") == "espnetv2-s2.0-cityscapes"
+    assert resolve_name("ESPNETV2_S0.5_PASCAL") == "espnetv2-s0.5-voc"
+    assert resolve_name("lpsnet-m") == "lpsnet-m-camvid"
+    with pytest.raises(UnknownModelError, match="ambiguous"):
+        resolve_name("espnetv2-s2.0")
+    with pytest.raises(UnknownModelError, match="unknown model"):
+        resolve_name("deeplab")
+
+
+def test_zoo_entries_carry_their_metadata() -> None:
+    from lightseg_cli.zoo import weights as store
+
+    for cfg in list_models():
+        assert cfg.num_classes == len(cfg.dataset.palette)
+        assert cfg.preprocess.order in ("rgb", "bgr")
+        if cfg.arch != "lpsnet":
+            wf = store.manifest_entry(cfg.weights)
+            assert len(wf.sha256) == 64 and wf.url and wf.url.startswith("https://github.com/sacmehta/")
+            assert "MIT" in wf.license
