@@ -31,7 +31,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("torch", "torch-plain", "onnxruntime", "tensorrt")
 DECODERS = ("pyav", "pyav-hw", "opencv-gstreamer")
 _KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "batch", "queue", "threads",
          "overlay", "sizes"}

@@ -38,6 +38,7 @@ def _root(
 def _register() -> None:
     from . import bench as bench_cmd
     from . import eval as eval_cmd
+    from . import export as export_cmd
     from . import models as models_cmd
     from . import run as run_cmd
     from . import train as train_cmd
@@ -49,6 +50,7 @@ def _register() -> None:
     app.add_typer(weights_cmd.app, name="weights")
     app.command("eval")(eval_cmd.eval_)
     app.command("bench")(bench_cmd.bench)
+    app.command("export")(export_cmd.export)
     app.command("train")(train_cmd.train)
 
 
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     from ..zoo.registry import UnknownModelError
 
+    from ..tuning import tune_allocator
+
+    tune_allocator()
     hint = "" if _debug() else " (LIGHTSEG_DEBUG=1 for details)"
     try:
         app(args=argv, prog_name="lightseg")

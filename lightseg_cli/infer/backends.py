@@ -1,12 +1,17 @@
 """Inference backends: something that maps a normalised input batch to logits on one device.
 
-``torch`` runs the (BN-folded) eager model under ``inference_mode``, channels-last, with fp16 on
-CUDA when asked. Other backends register themselves in ``BACKENDS``.
+* ``torch``: the BN-folded eager model under ``inference_mode``, channels-last, fp16 on CUDA when
+  asked;
+* ``torch-plain``: the eager model exactly as built (no folding, NCHW): the unoptimised baseline
+  that benchmarks compare against;
+* ``onnxruntime``: the model exported to ONNX (cached in the user cache) and run by ONNX Runtime
+  (CPU, or the CUDA / TensorRT execution providers where installed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -25,21 +30,101 @@ class Backend(Protocol):
 class TorchBackend:
     """Eager PyTorch."""
 
-    name = "torch"
-
-    def __init__(self, model: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(self, model: nn.Module, device: torch.device, dtype: torch.dtype, plain: bool = False) -> None:
         self.device = device
-        self.model = model.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        self.name = "torch-plain" if plain else "torch"
+        self.layout = torch.contiguous_format if plain else torch.channels_last
+        self.model = model.to(device=device, dtype=dtype, memory_format=self.layout)
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.contiguous(memory_format=torch.channels_last))
+        return self.model(x.contiguous(memory_format=self.layout))
+
+
+class OnnxRuntimeBackend:
+    """ONNX Runtime on an ONNX export of the model (exported once, cached by model, size and weights)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
+                 dtype: torch.dtype) -> None:
+        from ..export import export_onnx, ort_session
+
+        self.device = device
+        path = _onnx_cache_path(cfg, size)
+        if not path.is_file():
+            export_onnx(model.cpu(), cfg, size, path, batch=1)
+            model.to(device)
+        self.session = ort_session(path, device)
+        self.providers = self.session.get_providers()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {"input": x.detach().float().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
+
+
+class TensorRTBackend:
+    """A TensorRT engine built from the ONNX export (cached), run on torch CUDA buffers (TensorRT 10 API).
+
+    Only used where TensorRT and CUDA exist (Jetson, CUDA desktops); profiles fall back otherwise.
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
+                 dtype: torch.dtype) -> None:
+        import tensorrt as trt  # type: ignore[import-not-found]
+
+        from ..export import build_tensorrt, export_onnx
+
+        if device.type != "cuda":
+            raise ValueError("the tensorrt backend needs a CUDA device")
+        self.device = device
+        onnx_path = _onnx_cache_path(cfg, size)
+        half = dtype == torch.float16
+        engine_path = onnx_path.with_suffix(".fp16.engine" if half else ".engine")
+        if not onnx_path.is_file():
+            export_onnx(model.cpu().float(), cfg, size, onnx_path)
+        if not engine_path.is_file():
+            build_tensorrt(onnx_path, engine_path, half=half)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
+        self.context = self.engine.create_execution_context()
+        self.out_shape = (1, cfg.num_classes, size[1], size[0])
+        self.stream = torch.cuda.Stream(device)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        outs = []
+        with torch.cuda.stream(self.stream):
+            for xi in x.float().contiguous().split(1):
+                out = torch.empty(self.out_shape, device=self.device, dtype=torch.float32)
+                self.context.set_tensor_address("input", xi.data_ptr())
+                self.context.set_tensor_address("logits", out.data_ptr())
+                self.context.execute_async_v3(self.stream.cuda_stream)
+                outs.append(out)
+        torch.cuda.current_stream(self.device).wait_stream(self.stream)
+        return torch.cat(outs)
+
+
+def _onnx_cache_path(cfg: ModelCfg, size: tuple[int, int]) -> Path:
+    import hashlib
+
+    from .. import __version__
+    from ..zoo import weights as store
+
+    st = store.status_of(cfg)
+    ident = f"{__version__}|{cfg.name}|{cfg.arch_args}|{size}|{st.file.sha256 if st else ''}|{torch.__version__}"
+    key = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return store.cache_dir().parent / "onnx" / f"{cfg.name.replace('/', '_')}_{size[0]}x{size[1]}_{key}.onnx"
 
 
 BackendFactory = Callable[[nn.Module, ModelCfg, tuple[int, int], torch.device, torch.dtype], Backend]
 
 BACKENDS: dict[str, BackendFactory] = {
     "torch": lambda model, cfg, size, device, dtype: TorchBackend(model, device, dtype),
+    "torch-plain": lambda model, cfg, size, device, dtype: TorchBackend(model, device, dtype, plain=True),
+    "onnxruntime": OnnxRuntimeBackend,
+    "tensorrt": TensorRTBackend,
 }
 
 

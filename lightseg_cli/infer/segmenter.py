@@ -67,7 +67,7 @@ class Segmenter:
         backend: str = "torch",
     ) -> None:
         dev = resolve_device(device)
-        net, cfg = create_model(model, device=dev)
+        net, cfg = create_model(model, device=dev, fold_bn=backend != "torch-plain")
         self._setup(net, cfg, size, dev, half, backend)
 
     @classmethod

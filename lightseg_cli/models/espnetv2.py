@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -137,6 +138,25 @@ class EESPNetBase(nn.Module):
         return l1, l2, l3, l4
 
 
+def _pool_matrix(n_in: int, n_out: int, like: torch.Tensor) -> torch.Tensor:
+    """(n_out, n_in) averaging matrix of adaptive average pooling along one axis (built in numpy so
+    that it is a single constant in an exported graph)."""
+    m = np.zeros((n_out, n_in), np.float32)
+    for i in range(n_out):
+        a, b = (i * n_in) // n_out, -(-((i + 1) * n_in) // n_out)
+        m[i, a:b] = 1.0 / (b - a)
+    return torch.from_numpy(m).to(like.device, like.dtype)
+
+
+def adaptive_avg_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d``; while exporting to ONNX (which has no adaptive pooling to sizes
+    that do not divide the input) the same averages as two constant matrix products."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.adaptive_avg_pool2d(x, size)
+    h, w = x.shape[2:]
+    return _pool_matrix(int(h), size[0], x) @ x @ _pool_matrix(int(w), size[1], x).T
+
+
 class ChannelShuffle(nn.Module):
     def __init__(self, groups: int) -> None:
         super().__init__()
@@ -166,6 +186,34 @@ class EfficientPyramidPool(nn.Module):
             nn.Conv2d(c_proj, c_out, 1, bias=last),
         )
         self.br = None if last else _Wrapped("br", nn.Sequential(nn.BatchNorm2d(c_out), nn.PReLU(c_out)))
+        self.interleaved = False
+
+    @torch.no_grad()
+    def fuse_for_inference(self) -> None:
+        """Write the branches straight into shuffled channel order and permute the per-channel
+        BN/PReLU before the shuffle to match, so the shuffle (two full-size copies) disappears."""
+        if self.interleaved:
+            return
+        n, c = len(self.SCALES), self.stages[0].out_channels
+        perm = torch.tensor([g * c + k for k in range(c) for g in range(n)])
+        for mod in self.merge_layer[0].br:
+            for name, t in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
+                if t.ndim == 1 and t.numel() == n * c:
+                    t.copy_(t[perm])
+        self.interleaved = True
+
+    def _merge_input(self, outs: list[torch.Tensor]) -> torch.Tensor:
+        if not self.interleaved:
+            return self.merge_layer[1](self.merge_layer[0](torch.cat(outs, 1)))
+        first = outs[0]
+        n = len(outs)
+        b, c, h, w = first.shape
+        out = torch.empty(b, c * n, h, w, dtype=first.dtype, device=first.device,
+                          memory_format=torch.channels_last if first.is_contiguous(memory_format=torch.channels_last)
+                          else torch.contiguous_format)
+        for g, y in enumerate(outs):
+            out[:, g::n] = y
+        return self.merge_layer[0](out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.projection_layer(x)
@@ -175,14 +223,14 @@ class EfficientPyramidPool(nn.Module):
             hs, ws = max(math.ceil(h * scale), 5), max(math.ceil(w * scale), 5)
             if scale > 1.0:
                 y = F.interpolate(x, (hs, ws), mode="bilinear", align_corners=True)
-                y = F.adaptive_avg_pool2d(stage(y), (h, w))
+                y = adaptive_avg_pool(stage(y), (h, w))
             elif scale < 1.0:
-                y = stage(F.adaptive_avg_pool2d(x, (hs, ws)))
+                y = stage(adaptive_avg_pool(x, (hs, ws)))
                 y = F.interpolate(y, (h, w), mode="bilinear", align_corners=True)
             else:
                 y = stage(x)
             outs.append(y)
-        out = self.merge_layer(torch.cat(outs, 1))
+        out = self.merge_layer[3](self.merge_layer[2](self._merge_input(outs)))
         return self.br(out) if self.br is not None else out
 
 

@@ -106,3 +106,15 @@ def fold_batchnorm(model: nn.Module) -> int:
                     module[i + 1] = nn.Identity()
                     folded += 1
     return folded
+
+
+@torch.no_grad()
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """Inference-only rewrites that keep outputs equal: BN folding, then each module's own
+    ``fuse_for_inference`` (e.g. ESPNetv2's shuffle removal). The model must be in eval mode."""
+    fold_batchnorm(model)
+    for module in model.modules():
+        fuse = getattr(module, "fuse_for_inference", None)
+        if callable(fuse):
+            fuse()
+    return model

@@ -13,6 +13,7 @@ queue call wakes up on abort), and sinks are always closed so videos are finalis
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -30,6 +31,18 @@ from ..sources.base import FrameSource
 from ..types import Frame, Result, Skipped
 from .channel import END, Channel
 from .stats import STAGES, FPSMeter, RunSummary, StageTimer
+
+
+BACKGROUND_NICE = 10
+
+
+def _lower_priority(step: int) -> None:
+    """Raise the calling thread's nice value (Linux: per thread); silently a no-op elsewhere."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -152,9 +165,18 @@ class Pipeline:
             self.request_stop("window")
 
     # ---- pipelined mode -------------------------------------------------------------------
-    def _stage(self, body: Callable[[], None], out: Channel | None) -> Callable[[], None]:
+    def _stage(self, body: Callable[[], None], out: Channel | None, background: bool = True) -> Callable[[], None]:
+        """Wrap a stage body: inference mode, error capture, END always sent downstream.
+
+        ``background`` stages run at a lower CPU priority than inference (per-thread nice on
+        Linux): on a CPU-only machine the network's OpenMP threads then keep the cores and the
+        other stages fill the gaps, instead of preempting workers that a parallel region waits on.
+        """
+
         def run() -> None:
             try:
+                if background and self.seg.device.type == "cpu":
+                    _lower_priority(BACKGROUND_NICE)
                 with torch.inference_mode():
                     body()
             except BaseException as e:  # noqa: BLE001 - any failure must reach the main thread
@@ -214,22 +236,26 @@ class Pipeline:
 
             return body
 
+        def write() -> None:
+            while (results := q_results.get()) is not END:
+                self._write(results)
+
         threads = [
             threading.Thread(target=self._stage(decode, q_frames), name="decode", daemon=True),
             threading.Thread(target=self._stage(preprocess, q_pre), name="preprocess", daemon=True),
-            threading.Thread(target=self._stage(relay(q_pre, q_logits, self._infer), q_logits), name="infer",
-                             daemon=True),
+            threading.Thread(target=self._stage(relay(q_pre, q_logits, self._infer), q_logits, background=False),
+                             name="infer", daemon=True),
             threading.Thread(target=self._stage(relay(q_logits, q_results, self._postprocess), q_results),
                              name="postprocess", daemon=True),
         ]
+        # A window needs the main thread, so the writer runs here then; otherwise in its own thread.
+        inline = any(isinstance(s, Window) for s in self.sinks)
+        if not inline:
+            threads.append(threading.Thread(target=self._stage(write, None), name="write", daemon=True))
         for t in threads:
             t.start()
-        # The writer runs here, in the calling thread: GUI windows and signal handlers need it.
-        try:
-            while (results := q_results.get()) is not END:
-                self._write(results)
-        except BaseException as e:  # noqa: BLE001
-            self._fail(e)
+        if inline:
+            self._stage(write, None, background=False)()
         for t in threads:
             while t.is_alive():
                 t.join(0.2)

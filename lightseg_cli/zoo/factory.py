@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models.layers import fold_batchnorm
+from ..models.layers import fuse_for_inference
 from . import weights as weight_store
 from .pretrained import ModelCfg
 from .registry import build_model, get_cfg
@@ -24,7 +24,8 @@ def create_model(
         name: a zoo name (short forms allowed, see ``resolve_name``) or a ``ModelCfg``.
         pretrained: load the entry's weights (``strict=True``); otherwise random init.
         device: where the model lives.
-        fold_bn: fold conv-BN pairs for inference (the model is put in eval mode either way).
+        fold_bn: apply the inference rewrites (BN folding, shuffle removal); the model is put in
+            eval mode either way.
 
     Returns:
         ``(model, cfg)``; the model is in eval mode.
@@ -40,5 +41,5 @@ def create_model(
         model.load_state_dict(weight_store.load_state_dict(cfg), strict=True)
     model.eval()
     if fold_bn:
-        fold_batchnorm(model)
+        fuse_for_inference(model)
     return model.to(device), cfg
