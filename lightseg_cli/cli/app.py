@@ -66,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Typer/Click handle usage errors themselves (exit 2); lightseg's own errors carry their exit code.
     """
-    from ..zoo.registry import UnknownModelError
-
     from ..tuning import tune_allocator
+    from ..zoo.registry import UnknownModelError
 
     tune_allocator()
     hint = "" if _debug() else " (LIGHTSEG_DEBUG=1 for details)"

@@ -197,7 +197,7 @@ class EfficientPyramidPool(nn.Module):
         n, c = len(self.SCALES), self.stages[0].out_channels
         perm = torch.tensor([g * c + k for k in range(c) for g in range(n)])
         for mod in self.merge_layer[0].br:
-            for name, t in list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False)):
+            for t in list(mod.parameters(recurse=False)) + list(mod.buffers(recurse=False)):
                 if t.ndim == 1 and t.numel() == n * c:
                     t.copy_(t[perm])
         self.interleaved = True

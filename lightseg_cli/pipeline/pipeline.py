@@ -32,7 +32,6 @@ from ..types import Frame, Result, Skipped
 from .channel import END, Channel
 from .stats import STAGES, FPSMeter, RunSummary, StageTimer
 
-
 BACKGROUND_NICE = 10
 
 
