@@ -34,7 +34,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 BACKENDS = ("torch", "torch-plain", "onnxruntime", "tensorrt")
 DECODERS = ("pyav", "pyav-hw", "opencv-gstreamer")
 _KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "batch", "queue", "threads",
-         "overlay", "sizes"}
+         "workers", "overlay", "sizes"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class Settings:
     encode: str = "libx264"
     batch: int = 1
     queue: int = 4
-    threads: int = 0
+    threads: int = 0  # intra-op threads for torch ops (0 = one per core)
+    workers: int = 1  # inference workers on different frames (CPU: several single-threaded ones)
     overlay: str = "host"
     sizes: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # fallbacks taken on this machine
@@ -102,8 +103,8 @@ def _validate(s: Settings, where: str) -> None:
         raise UsageError(f"{where}: backend {s.backend!r} is not one of {', '.join(BACKENDS)}")
     if s.decode not in DECODERS:
         raise UsageError(f"{where}: decode {s.decode!r} is not one of {', '.join(DECODERS)}")
-    if s.batch < 1 or s.queue < 1 or s.threads < 0:
-        raise UsageError(f"{where}: batch and queue must be >= 1, threads >= 0")
+    if s.batch < 1 or s.queue < 1 or s.workers < 1 or s.threads < 0:
+        raise UsageError(f"{where}: batch, queue and workers must be >= 1, threads >= 0")
     if s.overlay not in ("host", "device"):
         raise UsageError(f"{where}: overlay must be 'host' or 'device'")
 

@@ -12,7 +12,19 @@ from ..pipeline.job import RunOptions
 from ..pipeline.pipeline import PipelineCfg
 from . import console
 from .engine import build_segmenter
-from .options import BackendOpt, BatchOpt, DeviceOpt, HalfOpt, JsonOpt, ModelOpt, ProfileOpt, QuietOpt, SizeOpt
+from .options import (
+    BackendOpt,
+    BatchOpt,
+    DeviceOpt,
+    HalfOpt,
+    JsonOpt,
+    ModelOpt,
+    ProfileOpt,
+    QuietOpt,
+    SizeOpt,
+    ThreadsOpt,
+    WorkersOpt,
+)
 from .run import SourceArg
 
 
@@ -21,27 +33,43 @@ def bench(
     model: ModelOpt,
     size: SizeOpt = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per timed run.")] = 100,
-    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Interleaved runs of each mode; medians "
-                                        "are reported.")] = 1,
+    repeat: Annotated[
+        int, typer.Option("--repeat", min=1, help="Interleaved runs of each mode; medians are reported.")
+    ] = 1,
     profile: ProfileOpt = "auto",
     device: DeviceOpt = None,
     half: HalfOpt = None,
     batch: BatchOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Pipelined vs sequential end-to-end FPS, per-stage times and the model-only rate."""
-    seg, settings = build_segmenter(model, profile=profile, size=size, device=device, half=half, batch=batch,
-                                    backend=backend, quiet=quiet or json_out)
-    opts = RunOptions(pipeline=PipelineCfg(batch=settings.batch, queue=settings.queue))
-    result = run_bench(source, seg, frames=frames, repeat=repeat, opts=opts,
-                       log=None if quiet or json_out else console.log)
+    seg, settings = build_segmenter(
+        model,
+        profile=profile,
+        size=size,
+        device=device,
+        half=half,
+        batch=batch,
+        workers=workers,
+        threads=threads,
+        backend=backend,
+        quiet=quiet or json_out,
+    )
+    opts = RunOptions(pipeline=PipelineCfg(batch=settings.batch, queue=settings.queue, workers=settings.workers))
+    result = run_bench(
+        source, seg, frames=frames, repeat=repeat, opts=opts, log=None if quiet or json_out else console.log
+    )
     if json_out:
         console.print_json(result.to_json() | {"profile": settings.profile})
         return
-    t = Table(title=f"{result.model} at {result.size[0]}x{result.size[1]}, {result.frames} frames, "
-                    f"{result.backend} on {result.device}")
+    t = Table(
+        title=f"{result.model} at {result.size[0]}x{result.size[1]}, {result.frames} frames, "
+        f"{result.backend} on {result.device}"
+    )
     t.add_column("mode")
     t.add_column("FPS", justify="right")
     t.add_row("pipelined", f"{result.pipelined_fps:.2f}")
@@ -56,5 +84,8 @@ def bench(
         p = result.pipelined_stages_ms.get(k)
         s.add_row(k, "-" if v is None else f"{v:.1f}", "-" if p is None else f"{p:.1f}")
     console.stdout.print(s)
-    console.stdout.print(f"pipelined / sequential = {result.speedup:.2f}x; pipelined / model-only = "
-                         f"{result.pipelined_fps / result.model_fps:.2f}", highlight=False)
+    console.stdout.print(
+        f"pipelined / sequential = {result.speedup:.2f}x; pipelined / model-only = "
+        f"{result.pipelined_fps / result.model_fps:.2f}",
+        highlight=False,
+    )

@@ -21,11 +21,14 @@ def build_segmenter(
     device: str | None = None,
     half: bool | None = None,
     batch: int | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
     backend: str | None = None,
     quiet: bool = False,
 ) -> tuple[Segmenter, Settings]:
     precision = None if half is None else ("fp16" if half else "fp32")
-    settings = profiles.resolve(profile, device=device, precision=precision, batch=batch, backend=backend)
+    settings = profiles.resolve(profile, device=device, precision=precision, batch=batch, backend=backend,
+                                workers=workers, threads=threads)
     if not quiet:
         for note in settings.notes:
             console.warn(note) if not note.startswith("auto:") else console.log(note)

@@ -42,3 +42,6 @@ HalfOpt = Annotated[bool | None, typer.Option("--half/--fp32", help="fp16 infere
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Frames per inference call.")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="Inference backend: torch, onnxruntime, "
                                                 "tensorrt (default: from the profile).")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, help="Inference workers on different frames "
+                                                "(CPU: several single-threaded ones can beat one multi-threaded).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=0, help="Threads per torch op (0 = one per core).")]

@@ -14,17 +14,36 @@ from ..sources import open_source
 from . import console
 from .engine import build_segmenter
 from .live import Progress
-from .options import BackendOpt, BatchOpt, DeviceOpt, HalfOpt, JsonOpt, ModelOpt, ProfileOpt, QuietOpt, SizeOpt
+from .options import (
+    BackendOpt,
+    BatchOpt,
+    DeviceOpt,
+    HalfOpt,
+    JsonOpt,
+    ModelOpt,
+    ProfileOpt,
+    QuietOpt,
+    SizeOpt,
+    ThreadsOpt,
+    WorkersOpt,
+)
 
-SourceArg = Annotated[str, typer.Argument(help="Video file, image, folder, glob, camera (0, /dev/video0), "
-                                          "stream URL (rtsp://, udp://, tcp://, http://...) or - for stdin.")]
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        help="Video file, image, folder, glob, camera (0, /dev/video0), "
+        "stream URL (rtsp://, udp://, tcp://, http://...) or - for stdin."
+    ),
+]
 
 
 def _report(summary: RunSummary, out: Path | None) -> None:
     s = summary
     what = "images" if s.source.kind in ("image", "images") else "frames"
-    console.log(f"{s.frames} {what} in {s.seconds:.1f}s ({s.fps:.2f} FPS) with {s.model} at "
-                f"{s.size[0]}x{s.size[1]} on {s.device}")
+    console.log(
+        f"{s.frames} {what} in {s.seconds:.1f}s ({s.fps:.2f} FPS) with {s.model} at "
+        f"{s.size[0]}x{s.size[1]} on {s.device}"
+    )
     ms = ", ".join(f"{k} {v:.1f}" for k, v in s.stages_ms.items() if v is not None)
     if ms:
         console.log(f"per frame (ms): {ms}; bottleneck: {s.bottleneck}")
@@ -45,39 +64,59 @@ def _report(summary: RunSummary, out: Path | None) -> None:
 def run(
     source: SourceArg,
     model: ModelOpt,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default runs/<source name>; "
-                                             "an existing non-empty folder gets a -N suffix).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default runs/<source name>; an existing non-empty folder gets a -N suffix).",
+        ),
+    ] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Write into --out even if it has files.")] = False,
-    save_masks: Annotated[bool, typer.Option("--save-masks", help="Videos: also write a class-id PNG per frame.")]
-    = False,
-    mask_video: Annotated[bool, typer.Option("--mask-video", help="Videos: also write a lossless class-id video "
-                                             "(FFV1 .mkv).")] = False,
-    stats: Annotated[bool, typer.Option("--stats", help="Write <stem>_stats.jsonl (per-frame class fractions).")]
-    = False,
+    save_masks: Annotated[
+        bool, typer.Option("--save-masks", help="Videos: also write a class-id PNG per frame.")
+    ] = False,
+    mask_video: Annotated[
+        bool, typer.Option("--mask-video", help="Videos: also write a lossless class-id video (FFV1 .mkv).")
+    ] = False,
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Write <stem>_stats.jsonl (per-frame class fractions).")
+    ] = False,
     no_save: Annotated[bool, typer.Option("--no-save", help="Write nothing (measuring only).")] = False,
     show: Annotated[bool, typer.Option("--show", help="Show the overlay and FPS in a window (q to stop).")] = False,
     overlay: Annotated[str, typer.Option("--overlay", help="blend, mask or side-by-side.")] = "blend",
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Opacity of the class colours.")] = 0.5,
-    classes: Annotated[str | None, typer.Option("--classes", help="Comma-separated class names or ids to draw.")]
-    = None,
-    legend: Annotated[bool, typer.Option("--legend/--no-legend", help="Draw a legend of the classes in view.")]
-    = True,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Comma-separated class names or ids to draw.")
+    ] = None,
+    legend: Annotated[bool, typer.Option("--legend/--no-legend", help="Draw a legend of the classes in view.")] = True,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Process every Nth frame.")] = 1,
-    buffer: Annotated[int, typer.Option("--buffer", min=1, help="Live sources: frames kept waiting for "
-                                        "inference; older ones are dropped.")] = 2,
+    buffer: Annotated[
+        int,
+        typer.Option(
+            "--buffer", min=1, help="Live sources: frames kept waiting for inference; older ones are dropped."
+        ),
+    ] = 2,
     max_frames: Annotated[int | None, typer.Option("--frames", min=1, help="Stop after N frames.")] = None,
-    skip_existing: Annotated[bool, typer.Option("--skip-existing", help="Images: skip inputs whose mask already "
-                                                "exists in --out (resume a batch).")] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing", help="Images: skip inputs whose mask already exists in --out (resume a batch)."
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Streams: seconds to wait for data.")] = 10.0,
     reconnect: Annotated[int, typer.Option("--reconnect", min=0, help="Streams: reconnect attempts.")] = 3,
-    input_format: Annotated[str | None, typer.Option("--format", help="Force the input container format "
-                                                     "(e.g. mpegts for stdin).")] = None,
+    input_format: Annotated[
+        str | None, typer.Option("--format", help="Force the input container format (e.g. mpegts for stdin).")
+    ] = None,
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality of the overlay video.")] = 23,
     size: SizeOpt = None,
     profile: ProfileOpt = "auto",
     device: DeviceOpt = None,
     half: HalfOpt = None,
     batch: BatchOpt = None,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -85,16 +124,44 @@ def run(
     """Label a video, stream, camera, image or folder: overlays, masks and live FPS."""
     if overlay not in ("blend", "mask", "side-by-side"):
         raise typer.BadParameter("use blend, mask or side-by-side", param_hint="--overlay")
-    seg, settings = build_segmenter(model, profile=profile, size=size, device=device, half=half, batch=batch,
-                                    backend=backend, quiet=quiet)
+    seg, settings = build_segmenter(
+        model,
+        profile=profile,
+        size=size,
+        device=device,
+        half=half,
+        batch=batch,
+        workers=workers,
+        threads=threads,
+        backend=backend,
+        quiet=quiet,
+    )
     opts = RunOptions(
-        out=out, exist_ok=exist_ok, save=not no_save, save_masks=save_masks, mask_video=mask_video, stats=stats,
-        show=show, overlay=overlay, alpha=alpha,  # type: ignore[arg-type]
-        classes=tuple(c for c in classes.split(",") if c) if classes else None, legend=legend,
-        skip_existing=skip_existing, crf=crf, timeout=timeout, reconnect=reconnect, input_format=input_format,
+        out=out,
+        exist_ok=exist_ok,
+        save=not no_save,
+        save_masks=save_masks,
+        mask_video=mask_video,
+        stats=stats,
+        show=show,
+        overlay=overlay,
+        alpha=alpha,  # type: ignore[arg-type]
+        classes=tuple(c for c in classes.split(",") if c) if classes else None,
+        legend=legend,
+        skip_existing=skip_existing,
+        crf=crf,
+        timeout=timeout,
+        reconnect=reconnect,
+        input_format=input_format,
         hwaccel=settings.hwaccel,
-        pipeline=PipelineCfg(batch=settings.batch, stride=stride, buffer=buffer, queue=settings.queue,
-                             max_frames=max_frames),
+        pipeline=PipelineCfg(
+            batch=settings.batch,
+            stride=stride,
+            buffer=buffer,
+            queue=settings.queue,
+            workers=settings.workers,
+            max_frames=max_frames,
+        ),
     )
     pipe = prepare(source, seg, opts)
     with Progress(pipe, f"{pipe.source.info.name} · {seg.name}", quiet=quiet or json_out and not console.interactive()):
@@ -106,7 +173,6 @@ def run(
     elif summary.error:
         console.error(summary.error)
     raise typer.Exit(exit_code(summary))
-
 
 
 def probe(source: SourceArg, json_out: JsonOpt = False) -> None:

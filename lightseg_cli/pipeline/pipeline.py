@@ -13,7 +13,6 @@ queue call wakes up on abort), and sinks are always closed so videos are finalis
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -32,17 +31,6 @@ from ..types import Frame, Result, Skipped
 from .channel import END, Channel
 from .stats import STAGES, FPSMeter, RunSummary, StageTimer
 
-BACKGROUND_NICE = 10
-
-
-def _lower_priority(step: int) -> None:
-    """Raise the calling thread's nice value (Linux: per thread); silently a no-op elsewhere."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
-    except (AttributeError, OSError):
-        pass
-
 
 @dataclass(frozen=True)
 class PipelineCfg:
@@ -51,6 +39,7 @@ class PipelineCfg:
     buffer: int = 2  # live sources: frames kept waiting for inference (older ones are dropped)
     queue: int = 4  # depth of the queues between the other stages
     max_frames: int | None = None  # stop after this many processed frames
+    workers: int = 1  # inference threads working on different batches (results are re-ordered)
 
 
 @dataclass
@@ -78,8 +67,8 @@ class Pipeline:
         sinks: list[Sink],
         cfg: PipelineCfg = PipelineCfg(),
     ) -> None:
-        if cfg.batch < 1 or cfg.stride < 1 or cfg.buffer < 1 or cfg.queue < 1:
-            raise ValueError("batch, stride, buffer and queue must be at least 1")
+        if min(cfg.batch, cfg.stride, cfg.buffer, cfg.queue, cfg.workers) < 1:
+            raise ValueError("batch, stride, buffer, queue and workers must be at least 1")
         self.source = source
         self.seg = segmenter
         self.overlay = overlay
@@ -164,18 +153,11 @@ class Pipeline:
             self.request_stop("window")
 
     # ---- pipelined mode -------------------------------------------------------------------
-    def _stage(self, body: Callable[[], None], out: Channel | None, background: bool = True) -> Callable[[], None]:
-        """Wrap a stage body: inference mode, error capture, END always sent downstream.
-
-        ``background`` stages run at a lower CPU priority than inference (per-thread nice on
-        Linux): on a CPU-only machine the network's OpenMP threads then keep the cores and the
-        other stages fill the gaps, instead of preempting workers that a parallel region waits on.
-        """
+    def _stage(self, body: Callable[[], None], out: Channel | None) -> Callable[[], None]:
+        """Wrap a stage body: inference mode, error capture, END always sent downstream."""
 
         def run() -> None:
             try:
-                if background and self.seg.device.type == "cpu":
-                    _lower_priority(BACKGROUND_NICE)
                 with torch.inference_mode():
                     body()
             except BaseException as e:  # noqa: BLE001 - any failure must reach the main thread
@@ -205,10 +187,11 @@ class Pipeline:
 
     def _run_pipelined(self) -> None:
         live = self.source.info.live
+        workers = self.cfg.workers
         q_frames = Channel("frames", self.cfg.buffer if live else self.cfg.queue * self.cfg.batch, self.abort,
                            "drop-oldest" if live else "wait")
-        q_pre = Channel("preprocessed", self.cfg.queue, self.abort)
-        q_logits = Channel("logits", self.cfg.queue, self.abort)
+        q_pre = Channel("preprocessed", max(self.cfg.queue, workers), self.abort)
+        q_logits = Channel("logits", max(self.cfg.queue, workers), self.abort)
         q_results = Channel("results", self.cfg.queue, self.abort)
         self.channels = [q_frames, q_pre, q_logits, q_results]
 
@@ -219,21 +202,43 @@ class Pipeline:
 
         def preprocess() -> None:
             carry: list[Frame] = []
-            ended = False
+            ended, seq = False, 0
             while not ended or carry:
                 frames, ended = self._gather(q_frames, carry)
-                if frames and not q_pre.put(self._preprocess(frames)):
-                    return
+                if frames:
+                    if not q_pre.put((seq, self._preprocess(frames))):
+                        return
+                    seq += 1
                 if ended and not carry:
                     return
 
-        def relay(inp: Channel, out: Channel, fn: Callable[[Any], Any]) -> Callable[[], None]:
-            def body() -> None:
-                while (item := inp.get()) is not END:
-                    if not out.put(fn(item)):
-                        return
+        remaining = [workers]
+        lock = threading.Lock()
 
-            return body
+        def infer() -> None:
+            try:
+                while (item := q_pre.get()) is not END:
+                    seq, batch = item
+                    if not q_logits.put((seq, self._infer(batch))):
+                        return
+                q_pre.put(END)  # let the sibling workers see the end too
+            finally:
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                if last:
+                    q_logits.put(END)
+
+        def postprocess() -> None:
+            # Workers may finish out of order: hold batches until the next one in sequence arrives.
+            pending: dict[int, _Batch] = {}
+            expected = 0
+            while (item := q_logits.get()) is not END:
+                pending[item[0]] = item[1]
+                while expected in pending:
+                    if not q_results.put(self._postprocess(pending.pop(expected))):
+                        return
+                    expected += 1
 
         def write() -> None:
             while (results := q_results.get()) is not END:
@@ -242,10 +247,9 @@ class Pipeline:
         threads = [
             threading.Thread(target=self._stage(decode, q_frames), name="decode", daemon=True),
             threading.Thread(target=self._stage(preprocess, q_pre), name="preprocess", daemon=True),
-            threading.Thread(target=self._stage(relay(q_pre, q_logits, self._infer), q_logits, background=False),
-                             name="infer", daemon=True),
-            threading.Thread(target=self._stage(relay(q_logits, q_results, self._postprocess), q_results),
-                             name="postprocess", daemon=True),
+            *(threading.Thread(target=self._stage(infer, None), name=f"infer-{i}", daemon=True)
+              for i in range(workers)),
+            threading.Thread(target=self._stage(postprocess, q_results), name="postprocess", daemon=True),
         ]
         # A window needs the main thread, so the writer runs here then; otherwise in its own thread.
         inline = any(isinstance(s, Window) for s in self.sinks)
@@ -254,7 +258,7 @@ class Pipeline:
         for t in threads:
             t.start()
         if inline:
-            self._stage(write, None, background=False)()
+            self._stage(write, None)()
         for t in threads:
             while t.is_alive():
                 t.join(0.2)
