@@ -51,6 +51,8 @@ def _report(summary: RunSummary, out: Path | None) -> None:
         console.log(f"dropped {s.dropped} stale frames (live source)")
     for item in s.skipped:
         console.warn(f"skipped {item.what}: {item.reason}")
+    if s.skipped_count:
+        console.warn(f"{s.skipped_count} input {what} skipped")
     for o in s.outages:
         console.warn(o)
     if s.error:

@@ -128,8 +128,9 @@ def prepare(source_spec: str, segmenter: Segmenter, opts: RunOptions = RunOption
 
 
 def exit_code(summary: RunSummary) -> int:
-    """0 ok, 1 partial (something skipped or failed after frames were processed), 3 nothing
-    processed, 130/143 interrupted by SIGINT/SIGTERM."""
+    """0: everything that could be decoded was processed (skipped inputs are reported, not fatal);
+    1: partial, the run stopped on an error after some frames were written (outputs stay valid);
+    3: nothing could be processed; 130/143: interrupted by SIGINT/SIGTERM."""
     if summary.interrupted == "SIGINT":
         return EXIT_SIGINT
     if summary.interrupted == "SIGTERM":
@@ -137,6 +138,4 @@ def exit_code(summary: RunSummary) -> int:
     if summary.frames == 0:
         nothing_to_do = summary.source.frames == 0 and not summary.skipped and not summary.error
         return EXIT_OK if nothing_to_do else EXIT_FAILED
-    if summary.error or summary.skipped or any("ended early" in o for o in summary.outages):
-        return EXIT_PARTIAL
-    return EXIT_OK
+    return EXIT_PARTIAL if summary.error else EXIT_OK

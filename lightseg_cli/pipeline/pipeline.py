@@ -324,6 +324,7 @@ class Pipeline:
             bottleneck=max(timed, key=timed.__getitem__) if timed else None,
             dropped=sum(c.dropped for c in self.channels) + report.dropped,
             skipped=list(report.skipped),
+            missing=report.missing,
             outages=list(report.outages),
             reconnects=report.reconnects,
             outputs=outputs,

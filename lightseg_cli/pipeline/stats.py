@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..types import Skipped, SourceInfo, SourceReport
+from ..types import Skipped, SourceInfo
 
 STAGES = ("decode", "preprocess", "infer", "postprocess", "write")
 
@@ -115,6 +115,7 @@ class RunSummary:
     bottleneck: str | None = None
     dropped: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    missing: int = 0  # frames announced by the container that never decoded
     outages: list[str] = field(default_factory=list)
     reconnects: int = 0
     outputs: list[Path] = field(default_factory=list)
@@ -122,12 +123,13 @@ class RunSummary:
     interrupted: str | None = None  # "SIGINT" / "SIGTERM" / "window"
 
     @property
+    def skipped_count(self) -> int:
+        """Inputs that could not be used: bad files in a folder, or undecodable video frames."""
+        return max(self.missing, len(self.skipped))
+
+    @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-    @classmethod
-    def skipped_from(cls, report: SourceReport) -> list[Skipped]:
-        return list(report.skipped)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,7 +146,8 @@ class RunSummary:
             "bottleneck": self.bottleneck,
             "dropped": self.dropped,
             "done": self.frames,
-            "failed": len(self.skipped),
+            "failed": self.skipped_count,
+            "skipped": self.skipped_count,
             "failures": [{"item": s.what, "reason": s.reason} for s in self.skipped],
             "outages": self.outages,
             "reconnects": self.reconnects,

@@ -14,10 +14,24 @@ def temp_path(dest: Path) -> Path:
 
 def write_bytes(dest: Path, data: bytes) -> None:
     tmp = temp_path(dest)
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, dest)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def commit(tmp: Path, dest: Path) -> None:
     os.replace(tmp, dest)
+
+
+def remove_partials(folder: Path) -> int:
+    """Delete temporary files a killed run left behind in ``folder`` and its sub-folders."""
+    n = 0
+    for p in folder.rglob(".*.part*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n

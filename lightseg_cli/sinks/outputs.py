@@ -141,13 +141,20 @@ class StatsLog:
             "name": result.frame.name or None,
             "fractions": {n: round(int(c) / total, 6) for n, c in zip(self.names, counts) if c},
         }
-        self.f.write(json.dumps(row) + "\n")
+        try:
+            self.f.write(json.dumps(row) + "\n")
+        except OSError as e:
+            raise OutputError(f"{self.path}: cannot write ({e.strerror or e})") from None
         self.count += 1
 
     def close(self) -> list[Path]:
         if self.f.closed:
             return [self.path] if self.path.exists() else []
-        self.f.close()
+        try:
+            self.f.close()
+        except OSError as e:
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(f"{self.path}: cannot write ({e.strerror or e})") from None
         if not self.count:
             self.tmp.unlink(missing_ok=True)
             return []
@@ -189,6 +196,7 @@ def output_dir(base: Path, exist_ok: bool) -> Path:
             n += 1
     try:
         out.mkdir(parents=True, exist_ok=True)
+        atomic.remove_partials(out)  # leftovers of a killed run are never final outputs
         probe = out / ".lightseg-write-test"
         probe.write_bytes(b"")
         probe.unlink()

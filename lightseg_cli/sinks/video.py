@@ -14,6 +14,7 @@ import av
 import cv2
 import numpy as np
 
+from ..errors import OutputError
 from . import atomic
 
 
@@ -76,8 +77,11 @@ class VideoWriter:
                 image = cv2.resize(image, (w, h), interpolation=interp)
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray" if self.gray else "rgb24")
         vf.pts = self.frames
-        for packet in self.stream.encode(vf):
-            self.container.mux(packet)
+        try:
+            for packet in self.stream.encode(vf):
+                self.container.mux(packet)
+        except (av.error.FFmpegError, OSError) as e:
+            raise OutputError(f"{self.path}: cannot write ({getattr(e, 'strerror', None) or e})") from None
         self.frames += 1
 
     def close(self) -> Path | None:
@@ -86,10 +90,15 @@ class VideoWriter:
             return self.path if self.path.exists() else None
         self._closed = True
         try:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
-        finally:
-            self.container.close()
+            try:
+                for packet in self.stream.encode(None):
+                    self.container.mux(packet)
+            finally:
+                self.container.close()
+        except (av.error.FFmpegError, OSError) as e:
+            # Without its trailer the file would not play: never leave it under the final name.
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(f"{self.path}: could not be finalised ({getattr(e, 'strerror', None) or e})") from None
         if self.frames == 0:
             self.tmp.unlink(missing_ok=True)
             return None

@@ -160,10 +160,19 @@ class AVSource:
             if self._closed:
                 return
             if not self.live:
-                if error:
-                    self.report.outages.append(f"input ended early after {self._next_index} frames: {error}")
+                self._account_for_damage(error)
                 return
             container, attempts = self._reconnect(error or "end of stream", attempts)
+
+    def _account_for_damage(self, error: str | None) -> None:
+        """After a file is read to its end: note frames that the container announced but that
+        never decoded (truncation, corrupt packets) and why reading stopped early."""
+        expected = self.info.frames
+        if expected and self._next_index < expected:
+            self.report.missing = expected - self._next_index
+            self.report.outages.append(f"{self.report.missing} of {expected} frames could not be decoded")
+        if error:
+            self.report.outages.append(f"input ended early after {self._next_index} frames: {error}")
 
     def close(self) -> None:
         self._closed = True
