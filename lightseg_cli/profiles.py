@@ -17,6 +17,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,6 @@ class Settings:
     @property
     def half(self) -> bool:
         return self.precision == "fp16"
-
-    @property
-    def hwaccel(self) -> str | None:
-        return "cuda" if self.decode == "pyav-hw" else None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -160,6 +157,20 @@ def _pyav_cuda() -> bool:
         return False
 
 
+def _encoder_works(name: str) -> bool:
+    """Whether FFmpeg can open this encoder now (hardware encoders also need their device)."""
+    import av
+
+    try:
+        ctx = av.CodecContext.create(name, "w")
+        ctx.width, ctx.height, ctx.pix_fmt = 64, 64, "yuv420p"
+        ctx.time_base = Fraction(1, 25)
+        ctx.open()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "use the software encoder"
+        return False
+
+
 def check(s: Settings) -> Settings:
     """Degrade choices this machine cannot honour; each fallback adds a note."""
     notes = list(s.notes)
@@ -182,6 +193,9 @@ def check(s: Settings) -> Settings:
     if s.decode == "pyav-hw" and not (s.device.startswith("cuda") and _pyav_cuda()):
         notes.append("decode pyav-hw: no CUDA hardware decoder in this PyAV/FFmpeg -> pyav (software)")
         s = replace(s, decode="pyav")
+    if s.encode != "libx264" and not _encoder_works(s.encode):
+        notes.append(f"encode {s.encode}: not usable here -> libx264")
+        s = replace(s, encode="libx264")
     if s.overlay == "device" and s.device == "cpu":
         s = replace(s, overlay="host")
     return replace(s, notes=tuple(notes))

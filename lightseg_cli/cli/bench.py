@@ -9,9 +9,8 @@ from rich.table import Table
 
 from ..bench import bench as run_bench
 from ..pipeline.job import RunOptions
-from ..pipeline.pipeline import PipelineCfg
 from . import console
-from .engine import build_segmenter
+from .engine import build_segmenter, pipeline_cfg
 from .options import (
     BackendOpt,
     BatchOpt,
@@ -59,7 +58,7 @@ def bench(
         backend=backend,
         quiet=quiet or json_out,
     )
-    opts = RunOptions(pipeline=PipelineCfg(batch=settings.batch, queue=settings.queue, workers=settings.workers))
+    opts = RunOptions(decoder=settings.decode, encoder=settings.encode, pipeline=pipeline_cfg(settings))
     result = run_bench(
         source, seg, frames=frames, repeat=repeat, opts=opts, log=None if quiet or json_out else console.log
     )

@@ -7,6 +7,7 @@ import torch
 from .. import profiles
 from ..errors import UsageError
 from ..infer.segmenter import Segmenter
+from ..pipeline.pipeline import PipelineCfg
 from ..profiles import Settings
 from ..zoo import get_cfg
 from . import console
@@ -41,3 +42,9 @@ def build_segmenter(
     except ValueError as e:
         raise UsageError(str(e)) from None
     return seg, settings
+
+
+def pipeline_cfg(settings: Settings, *, stride: int = 1, buffer: int = 2, max_frames: int | None = None) -> PipelineCfg:
+    """The pipeline part of a resolved profile."""
+    return PipelineCfg(batch=settings.batch, stride=stride, buffer=buffer, queue=settings.queue,
+                       workers=settings.workers, max_frames=max_frames, overlay_on_device=settings.overlay == "device")

@@ -8,11 +8,10 @@ from typing import Annotated
 import typer
 
 from ..pipeline.job import RunOptions, exit_code, prepare
-from ..pipeline.pipeline import PipelineCfg
 from ..pipeline.stats import RunSummary
 from ..sources import open_source
 from . import console
-from .engine import build_segmenter
+from .engine import build_segmenter, pipeline_cfg
 from .live import Progress
 from .options import (
     BackendOpt,
@@ -155,15 +154,9 @@ def run(
         timeout=timeout,
         reconnect=reconnect,
         input_format=input_format,
-        hwaccel=settings.hwaccel,
-        pipeline=PipelineCfg(
-            batch=settings.batch,
-            stride=stride,
-            buffer=buffer,
-            queue=settings.queue,
-            workers=settings.workers,
-            max_frames=max_frames,
-        ),
+        decoder=settings.decode,
+        encoder=settings.encode,
+        pipeline=pipeline_cfg(settings, stride=stride, buffer=buffer, max_frames=max_frames),
     )
     pipe = prepare(source, seg, opts)
     with Progress(pipe, f"{pipe.source.info.name} · {seg.name}", quiet=quiet or json_out and not console.interactive()):

@@ -54,7 +54,8 @@ class RunOptions:
     timeout: float = 10.0
     reconnect: int = 3
     input_format: str | None = None
-    hwaccel: str | None = None
+    decoder: str = "pyav"  # pyav | pyav-hw | opencv-gstreamer
+    encoder: str = "libx264"
     pipeline: PipelineCfg = PipelineCfg()
 
 
@@ -84,7 +85,7 @@ def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter
         if src_kind in ("image", "images"):
             sinks += [MaskDir(out / "masks", "{name}"), OverlayDir(out / "overlays")]
         else:
-            sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf))
+            sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf, codec=opts.encoder))
             if opts.save_masks:
                 sinks.append(MaskDir(out / "masks", f"{name}_{{index:06d}}"))
             if opts.mask_video:
@@ -99,7 +100,7 @@ def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter
 def prepare(source_spec: str, segmenter: Segmenter, opts: RunOptions = RunOptions()) -> Pipeline:
     """Open the source, choose the output folder and sinks; returns a pipeline ready to run."""
     source = open_source(source_spec, timeout=opts.timeout, reconnect=opts.reconnect, fmt=opts.input_format,
-                         hwaccel=opts.hwaccel)
+                         decoder=opts.decoder)
     try:
         info = source.info
         out = None

@@ -40,6 +40,7 @@ class PipelineCfg:
     queue: int = 4  # depth of the queues between the other stages
     max_frames: int | None = None  # stop after this many processed frames
     workers: int = 1  # inference threads working on different batches (results are re-ordered)
+    overlay_on_device: bool = True  # False: colourise/blend on the host even when inferring on a GPU
 
 
 @dataclass
@@ -138,7 +139,10 @@ class Pipeline:
         with self.timers["postprocess"].time(len(b.frames)):
             h, w = b.tensor.shape[1:3]
             labels = Segmenter.labels(b.logits, (h, w))  # type: ignore[arg-type]
-            drawn = self.overlay.annotate(b.tensor, labels) if self.overlay else None
+            frames = b.tensor
+            if not self.cfg.overlay_on_device and labels.device.type != "cpu":
+                frames, labels = frames.cpu(), labels.cpu()
+            drawn = self.overlay.annotate(frames, labels) if self.overlay else None
             host = labels.cpu().numpy() if labels.device.type != "cpu" else labels.numpy()
             return [Result(f, host[i], None if drawn is None else drawn[i]) for i, f in enumerate(b.frames)]
 

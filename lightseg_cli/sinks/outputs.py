@@ -87,8 +87,9 @@ class OverlayDir:
 class OverlayVideo:
     """``DIR/<stem>_overlay.mp4`` (H.264, yuv420p) at the source's frame rate (divided by the stride)."""
 
-    def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "veryfast") -> None:
-        self.path, self.fps, self.crf, self.preset = path, fps, crf, preset
+    def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "veryfast",
+                 codec: str = "libx264") -> None:
+        self.path, self.fps, self.crf, self.preset, self.codec = path, fps, crf, preset, codec
         self.writer: VideoWriter | None = None
 
     def write(self, result: Result) -> None:
@@ -96,7 +97,7 @@ class OverlayVideo:
             return
         if self.writer is None:
             h, w = result.overlay.shape[:2]
-            self.writer = VideoWriter(self.path, (w, h), self.fps, crf=self.crf, preset=self.preset)
+            self.writer = VideoWriter(self.path, (w, h), self.fps, codec=self.codec, crf=self.crf, preset=self.preset)
         self.writer.write(result.overlay)
 
     def close(self) -> list[Path]:

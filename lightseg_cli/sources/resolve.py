@@ -27,6 +27,7 @@ from ..errors import SourceError
 from ..types import SourceKind
 from .base import FrameSource, natural_key, redact
 from .camera import CameraSource
+from .gstreamer import GStreamerSource
 from .images import IMAGE_SUFFIXES, ImageSource
 from .video import AVSource
 
@@ -83,7 +84,7 @@ def open_source(
     timeout: float = 10.0,
     reconnect: int = 3,
     fmt: str | None = None,
-    hwaccel: str | None = None,
+    decoder: str = "pyav",
 ) -> FrameSource:
     """Open a SOURCE; raises :class:`SourceError` with a one-line reason when it cannot be read.
 
@@ -92,7 +93,8 @@ def open_source(
         timeout: seconds to wait for a live stream to open or deliver data.
         reconnect: reopen attempts for a live stream that drops.
         fmt: force an FFmpeg input format (e.g. ``mpegts`` for stdin).
-        hwaccel: an FFmpeg hardware decoder (``cuda``, ``vaapi``...) for video inputs.
+        decoder: ``pyav`` (FFmpeg, software), ``pyav-hw`` (FFmpeg with the CUDA hardware decoder) or
+            ``opencv-gstreamer`` (Jetson's NVDEC through GStreamer) for video files.
 
     Example:
         >>> src = open_source("<SOURCE_VIDEO_PATH>")
@@ -105,7 +107,7 @@ def open_source(
     if kind == "camera":
         return CameraSource(int(spec) if spec.isdigit() else spec, name)
     if kind == "stream" or "://" in spec:
-        return AVSource(spec, kind, name, timeout=timeout, reconnect=reconnect, fmt=fmt, hwaccel=hwaccel)
+        return AVSource(spec, kind, name, timeout=timeout, reconnect=reconnect, fmt=fmt, hwaccel=_hw(decoder))
     p = Path(spec)
     if kind == "images":
         if p.is_dir():
@@ -132,7 +134,13 @@ def open_source(
             return ImageSource([p], spec, name, single=True)
         except (ValueError, OSError) as e:
             raise SourceError(f"{spec}: {e}") from None
-    return AVSource(p, "video", name, hwaccel=hwaccel)
+    if decoder == "opencv-gstreamer":
+        return GStreamerSource(p, name)
+    return AVSource(p, "video", name, hwaccel=_hw(decoder))
+
+
+def _hw(decoder: str) -> str | None:
+    return "cuda" if decoder == "pyav-hw" else None
 
 
 __all__ = ["classify", "open_source", "redact", "source_name"]

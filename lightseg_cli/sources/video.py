@@ -84,6 +84,10 @@ class AVSource:
         kwargs: dict[str, Any] = {"format": self.fmt, "options": _stream_options(str(self.target))}
         if self.live or self.kind == "stdin":
             kwargs["timeout"] = (self.timeout, self.timeout)
+        if self.hwaccel:
+            from av.codec.hwaccel import HWAccel
+
+            kwargs["hwaccel"] = HWAccel(device_type=self.hwaccel, allow_software_fallback=True)
         try:
             container = av.open(src, "r", **kwargs)
         except av.error.FileNotFoundError:
