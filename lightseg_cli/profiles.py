@@ -196,6 +196,10 @@ def check(s: Settings) -> Settings:
     if s.encode != "libx264" and not _encoder_works(s.encode):
         notes.append(f"encode {s.encode}: not usable here -> libx264")
         s = replace(s, encode="libx264")
+    cores = os.cpu_count() or 1
+    if s.threads > cores:
+        notes.append(f"threads {s.threads}: this machine has {cores} cores -> {cores}")
+        s = replace(s, threads=cores)
     if s.overlay == "device" and s.device == "cpu":
         s = replace(s, overlay="host")
     return replace(s, notes=tuple(notes))
@@ -214,10 +218,13 @@ def resolve(name: str | None = "auto", **overrides: Any) -> Settings:
     return check(s)
 
 
-def size_for(s: Settings, arch: str) -> tuple[int, int] | None:
-    """The profile's default network size for an architecture family, if it sets one."""
+def size_for(s: Settings, arch: str, dataset: str) -> tuple[int, int] | None:
+    """The profile's default network size for a model, if it sets one. Keys are matched from the
+    most specific: ``<arch>-<dataset>`` (``espnetv2-cityscapes``), then ``<arch>``."""
     from .infer.segmenter import parse_size
 
     family = arch.split("-")[0]
-    text = s.sizes.get(arch) or s.sizes.get(family)
-    return parse_size(text) if text else None
+    for key in (f"{arch}-{dataset}", f"{family}-{dataset}", arch, family):
+        if key in s.sizes:
+            return parse_size(s.sizes[key])
+    return None

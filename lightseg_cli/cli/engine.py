@@ -36,7 +36,7 @@ def build_segmenter(
     if settings.threads:
         torch.set_num_threads(settings.threads)
     cfg = get_cfg(model)
-    net_size = size_arg(size) or profiles.size_for(settings, cfg.arch)
+    net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:
         seg = Segmenter(cfg, size=net_size, device=settings.device, half=settings.half, backend=settings.backend)
     except ValueError as e:

@@ -1,0 +1,148 @@
+"""Hardware profiles (parsing, auto-detection with a faked Jetson, fallbacks) and ONNX export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lightseg_cli import profiles
+from lightseg_cli.errors import UsageError
+
+from .conftest import need_shared
+
+
+def test_every_shipped_profile_parses() -> None:
+    names = profiles.list_profiles()
+    assert {"cpu", "cuda-desktop", "jetson-orin", "jetson-nano"} <= set(names)
+    for n in names:
+        s = profiles.load(n)
+        assert s.profile == n and s.device in ("cpu", "cuda") and s.batch >= 1
+
+
+def test_profile_validation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nprecision = "fp8"\n')
+    with pytest.raises(UsageError, match="precision"):
+        profiles.load(str(bad))
+    bad.write_text('name = "bad"\nturbo = true\n')
+    with pytest.raises(UsageError, match="unknown keys turbo"):
+        profiles.load(str(bad))
+    with pytest.raises(UsageError, match="unknown profile"):
+        profiles.load("jetson-thor")
+
+
+@pytest.mark.parametrize("model, expected", [
+    ("NVIDIA Jetson AGX Orin Developer Kit", "jetson-orin"),
+    ("NVIDIA Jetson Orin Nano Developer Kit", "jetson-orin"),
+    ("NVIDIA Jetson Nano Developer Kit", "jetson-nano"),
+    (None, "jetson-orin"),  # only /etc/nv_tegra_release
+])
+def test_auto_detects_a_faked_jetson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model, expected) -> None:
+    if model:
+        (tmp_path / "proc/device-tree").mkdir(parents=True)
+        (tmp_path / "proc/device-tree/model").write_bytes(model.encode() + b"\x00")
+    else:
+        (tmp_path / "etc").mkdir()
+        (tmp_path / "etc/nv_tegra_release").write_text("# R36 (release), REVISION: 4.0\n")
+    monkeypatch.setenv("LIGHTSEG_SYSROOT", str(tmp_path))
+    assert profiles.auto_profile() == expected
+    s = profiles.resolve("auto")
+    assert s.notes[0] == f"auto: picked {expected}"
+
+
+def test_auto_on_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIGHTSEG_SYSROOT", str(tmp_path))  # nothing Jetson-like there
+    import torch
+
+    assert profiles.auto_profile() == ("cuda-desktop" if torch.cuda.is_available() else "cpu")
+
+
+def test_missing_pieces_degrade_with_one_note_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_has = profiles._has
+    monkeypatch.setattr(profiles, "_has", lambda m: False if m in ("tensorrt", "onnxruntime") else real_has(m))
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
+    s = profiles.resolve("jetson-orin")
+    assert (s.device, s.precision, s.backend) == ("cpu", "fp32", "torch")
+    assert any(n.startswith("backend tensorrt: not installed -> torch") for n in s.notes)
+    assert any(n.startswith("device cuda: CUDA not available -> cpu") for n in s.notes)
+    s = profiles.resolve("cpu", backend="onnxruntime")
+    assert s.backend == "torch" and "pip install lightseg[onnx]" in s.notes[0]
+
+
+def test_command_line_overrides_win() -> None:
+    s = profiles.resolve("cpu", batch=3, workers=2, threads=1, precision="fp16")
+    assert (s.batch, s.workers, s.threads) == (3, 2, 1)
+    assert s.precision == "fp32" and any("fp16" in n for n in s.notes)  # no fp16 on a CPU
+
+
+def test_jetson_profile_runs_here_with_warnings(cli, tmp_path: Path) -> None:
+    img = need_shared("data", "photos", "sample5.jpg")
+    r = cli("run", img, "--model", "espnetv2-s0.5-voc", "--profile", "jetson-nano", "--out", tmp_path / "o",
+            "--json")
+    assert r.code == 0, r.err
+    warnings = [ln for ln in r.err.splitlines() if ln.startswith("warning:")]
+    assert any("tensorrt" in w for w in warnings) and "Traceback" not in r.err
+    assert r.json()["size"] == [384, 384]  # the profile sizes Cityscapes models only
+    r = cli("run", img, "--model", "espnetv2-s0.5-cityscapes", "--profile", "jetson-nano", "--out", tmp_path / "c",
+            "--json")
+    assert r.code == 0 and r.json()["size"] == [512, 256]
+
+
+def test_profiles_commands(cli) -> None:
+    r = cli("profiles", "--json")
+    assert r.code == 0 and {p["name"] for p in r.json()["profiles"]} >= {"cpu", "jetson-orin"}
+    r = cli("profiles", "show", "jetson-orin", "--json")
+    assert r.code == 0
+    d = r.json()
+    assert d["requested"]["backend"] == "tensorrt" and d["resolved"]["notes"]
+
+
+def test_onnx_export_agrees_with_torch_on_a_real_image(cli, tmp_path: Path) -> None:
+    need_shared("data", "cityscapes-samples")
+    out = tmp_path / "m.onnx"
+    r = cli("export", "--model", "espnetv2-s0.5-cityscapes", "--size", "512x256", "--out", out, "--json")
+    assert r.code == 0, r.err
+    res = r.json()
+    assert res["label_agreement"] >= 0.999 and out.is_file()
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["lightseg_model"] == "espnetv2-s0.5-cityscapes" and meta["input_size_wh"] == "512x256"
+
+
+def test_onnxruntime_backend_matches_torch_end_to_end(cli, tmp_path: Path) -> None:
+    img = need_shared("data", "cityscapes-samples", "frankfurt_000000_000576_leftImg8bit.png")
+    for backend in ("torch", "onnxruntime"):
+        r = cli("run", img, "--model", "espnet-cityscapes", "--size", "1024x512", "--backend", backend, "--out",
+                tmp_path / backend, "--json")
+        assert r.code == 0, r.err
+        assert r.json()["backend"] == backend
+    a, b = (cv2.imread(str(tmp_path / k / "masks" / f"{img.stem}.png"), cv2.IMREAD_UNCHANGED)
+            for k in ("torch", "onnxruntime"))
+    assert (a == b).mean() >= 0.999
+
+
+def test_tensorrt_export_explains_what_is_missing(cli, tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is installed here")
+    r = cli("export", "--model", "espnetv2-s0.5-cityscapes-512x256", "--format", "tensorrt", "--out",
+            tmp_path / "m.engine")
+    assert r.code == 2
+    assert "TensorRT is not installed" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_plain_backend_is_the_same_network(tmp_path: Path) -> None:
+    from lightseg_cli.infer.segmenter import Segmenter
+
+    frame = np.zeros((256, 512, 3), np.uint8)
+    frame[:128] = (70, 130, 180)
+    frame[128:] = (128, 64, 128)
+    fast = Segmenter("espnetv2-s0.5-cityscapes-512x256")([frame])[0]
+    plain = Segmenter("espnetv2-s0.5-cityscapes-512x256", backend="torch-plain")([frame])[0]
+    assert (fast == plain).mean() >= 0.999
