@@ -272,15 +272,16 @@ class Trainer:
         self.model.train()
         return miou
 
-    def fit(self) -> float:
-        """Train until ``cfg.epochs``; returns the best validation mIoU (NaN without --val)."""
+    def fit(self, stop_after: int | None = None) -> float:
+        """Train until ``cfg.epochs`` (or stop after epoch ``stop_after``, as a kill would; the
+        schedule still spans ``cfg.epochs``); returns the best validation mIoU (NaN without --val)."""
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "train_cfg.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
         total = cfg.epochs * self.steps_per_epoch
         warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
         self.model.train()
-        while self.epoch < cfg.epochs:
+        while self.epoch < min(cfg.epochs, stop_after or cfg.epochs):
             t0 = time.perf_counter()
             order = np.random.default_rng([cfg.seed, self.epoch]).permutation(len(self.images))
             losses = []

@@ -1,0 +1,60 @@
+"""How much the fast label path changes the labels.
+
+lightseg takes the arg-max at the network's output size and resizes the uint8 labels to the frame
+with nearest neighbour. The exact path resizes the float logits bilinearly to the frame size and
+takes the arg-max there. This script compares both on real video frames and times them.
+
+    python benchmarks/label_fast_path.py --model espnetv2-s2.0-cityscapes --size 1024x512
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import av
+import torch
+import torch.nn.functional as F
+
+from lightseg_cli.infer.segmenter import Segmenter
+from lightseg_cli.tuning import tune_allocator
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="espnetv2-s2.0-cityscapes")
+    ap.add_argument("--size", default="1024x512")
+    ap.add_argument("--video", default=str(Path(__file__).resolve().parents[2] / "shared/video/solidWhiteRight.mp4"))
+    ap.add_argument("--frames", type=int, default=10)
+    a = ap.parse_args()
+    tune_allocator()
+    w, h = map(int, a.size.split("x"))
+    seg = Segmenter(a.model, size=(w, h))
+    agree, fast_ms, exact_ms = [], [], []
+    with av.open(a.video) as c, torch.inference_mode():
+        for i, f in enumerate(c.decode(video=0)):
+            if i % 20:
+                continue
+            img = f.to_ndarray(format="rgb24")
+            t = seg.to_device([img])
+            logits = seg.infer(seg.preprocess(t))
+            t0 = time.perf_counter()
+            fast = Segmenter.labels(logits, img.shape[:2])
+            fast_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            exact = F.interpolate(logits, size=img.shape[:2], mode="bilinear", align_corners=False).argmax(1)
+            exact_ms.append((time.perf_counter() - t0) * 1000)
+            agree.append(float((fast.long() == exact).float().mean()))
+            if len(agree) >= a.frames:
+                break
+    print(json.dumps({"model": a.model, "size": a.size, "frames": len(agree),
+                      "labels_equal_min": round(min(agree), 5), "labels_equal_mean": round(sum(agree) / len(agree), 5),
+                      "fast_ms_median": round(statistics.median(fast_ms), 2),
+                      "exact_ms_median": round(statistics.median(exact_ms), 2)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
