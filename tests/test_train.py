@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightseg_cli.train.trainer import Trainer, TrainCfg
+from lightseg_cli.train.trainer import TrainCfg, Trainer
 
 from .conftest import need_shared
 
