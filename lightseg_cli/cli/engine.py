@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from .. import profiles
 from ..errors import UsageError
 from ..infer.segmenter import Segmenter
@@ -33,8 +31,6 @@ def build_segmenter(
     if not quiet:
         for note in settings.notes:
             console.warn(note) if not note.startswith("auto:") else console.log(note)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
     cfg = get_cfg(model)
     net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:
@@ -47,4 +43,5 @@ def build_segmenter(
 def pipeline_cfg(settings: Settings, *, stride: int = 1, buffer: int = 2, max_frames: int | None = None) -> PipelineCfg:
     """The pipeline part of a resolved profile."""
     return PipelineCfg(batch=settings.batch, stride=stride, buffer=buffer, queue=settings.queue,
-                       workers=settings.workers, max_frames=max_frames, overlay_on_device=settings.overlay == "device")
+                       workers=settings.workers, threads=settings.threads, max_frames=max_frames,
+                       overlay_on_device=settings.overlay == "device")

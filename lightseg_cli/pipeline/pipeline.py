@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,19 @@ from .channel import END, Channel
 from .stats import STAGES, FPSMeter, RunSummary, StageTimer
 
 
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Temporarily set torch's intra-op threads (0: leave as is). Several single-threaded
+    inference workers beat one multi-threaded one for small networks on few cores."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass(frozen=True)
 class PipelineCfg:
     batch: int = 1  # frames per inference call
@@ -40,6 +54,7 @@ class PipelineCfg:
     queue: int = 4  # depth of the queues between the other stages
     max_frames: int | None = None  # stop after this many processed frames
     workers: int = 1  # inference threads working on different batches (results are re-ordered)
+    threads: int = 0  # pipelined mode: threads per torch op (0 = torch's default, one per core)
     overlay_on_device: bool = True  # False: colourise/blend on the host even when inferring on a GPU
 
 
@@ -68,7 +83,7 @@ class Pipeline:
         sinks: list[Sink],
         cfg: PipelineCfg = PipelineCfg(),
     ) -> None:
-        if min(cfg.batch, cfg.stride, cfg.buffer, cfg.queue, cfg.workers) < 1:
+        if min(cfg.batch, cfg.stride, cfg.buffer, cfg.queue, cfg.workers) < 1 or cfg.threads < 0:
             raise ValueError("batch, stride, buffer, queue and workers must be at least 1")
         self.source = source
         self.seg = segmenter
@@ -298,7 +313,8 @@ class Pipeline:
             if mode == "sequential":
                 self._run_sequential()
             else:
-                self._run_pipelined()
+                with _torch_threads(self.cfg.threads):
+                    self._run_pipelined()
         finally:
             seconds = (self.t_last if self.fps.count else time.monotonic()) - self.t_start
             for sink in self.sinks:
