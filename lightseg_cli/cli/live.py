@@ -26,26 +26,20 @@ def _eta(s: float | None) -> str:
 def panel(snap: dict[str, Any], title: str) -> Table:
     total = snap["total"]
     done = f"{snap['frames']}/{total}" if total else str(snap["frames"])
-    head = Table.grid(padding=(0, 2))
-    head.add_row(
-        f"[bold]{title}[/bold]",
-        f"FPS [bold]{snap['fps']:.1f}[/bold] (avg {snap['fps_avg']:.1f})",
-        f"frames {done}",
-        f"ETA {_eta(snap['eta'])}",
-        f"dropped {snap['dropped']}",
-        f"skipped {snap['skipped']}",
-    )
+    grid = Table.grid()
+    grid.add_row(f"[bold]{title}[/bold]")
+    grid.add_row(f"FPS [bold]{snap['fps']:.1f}[/bold] (avg {snap['fps_avg']:.1f})  ·  frames {done}  ·  "
+                 f"ETA {_eta(snap['eta'])}  ·  dropped {snap['dropped']}  ·  skipped {snap['skipped']}")
     stages = Table(box=None, padding=(0, 1), show_edge=False)
     stages.add_column("stage")
     stages.add_column("ms/frame", justify="right")
-    stages.add_column("queue out", justify="right")
+    stages.add_column("queue after", justify="right")
     fills = list(snap["queues"].values())
     for i, (name, ms) in enumerate(snap["stages_ms"].items()):
+        label = f"{name} x{snap['workers']}" if name == "infer" and snap["workers"] > 1 else name
         mark = " [red]<- bottleneck[/red]" if name == snap["bottleneck"] else ""
         fill = f"{fills[i] * 100:3.0f}%" if i < len(fills) else ""
-        stages.add_row(name + mark, _ms(ms), fill)
-    grid = Table.grid()
-    grid.add_row(head)
+        stages.add_row(label + mark, _ms(ms), fill)
     grid.add_row(stages)
     return grid
 

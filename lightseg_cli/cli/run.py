@@ -159,7 +159,8 @@ def run(
         pipeline=pipeline_cfg(settings, stride=stride, buffer=buffer, max_frames=max_frames),
     )
     pipe = prepare(source, seg, opts)
-    with Progress(pipe, f"{pipe.source.info.name} · {seg.name}", quiet=quiet or json_out and not console.interactive()):
+    title = f"{pipe.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
+    with Progress(pipe, title, quiet=quiet or json_out and not console.interactive()):
         summary = pipe.run(mode=settings.mode)
     if json_out:
         console.print_json(summary.to_json())

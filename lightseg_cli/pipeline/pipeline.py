@@ -326,9 +326,14 @@ class Pipeline:
                 signal.signal(sig, handler)
         return self._summary(mode, seconds, outputs)
 
+    def _bottleneck(self, per_stage: dict[str, float | None], mode: str) -> str | None:
+        """The stage with the most time per frame, counting parallel inference workers."""
+        par = {"infer": self.cfg.workers if mode == "pipelined" else 1}
+        timed = {s: v / par.get(s, 1) for s, v in per_stage.items() if v is not None}
+        return max(timed, key=timed.__getitem__) if timed else None
+
     def _summary(self, mode: str, seconds: float, outputs: list) -> RunSummary:
         stages = {s: t.median() for s, t in self.timers.items()}
-        timed = {s: v for s, v in stages.items() if v is not None}
         report = self.source.report
         err = self.error
         return RunSummary(
@@ -341,7 +346,7 @@ class Pipeline:
             frames=self.fps.count,
             seconds=seconds,
             stages_ms=stages,
-            bottleneck=max(timed, key=timed.__getitem__) if timed else None,
+            bottleneck=self._bottleneck(stages, mode),
             dropped=sum(c.dropped for c in self.channels) + report.dropped,
             skipped=list(report.skipped),
             missing=report.missing,
@@ -361,7 +366,6 @@ class Pipeline:
         if self.cfg.max_frames is not None:
             total = min(total, self.cfg.max_frames) if total else self.cfg.max_frames
         recent = {s: t.recent() for s, t in self.timers.items()}
-        timed = {s: v for s, v in recent.items() if v is not None}
         avg = self.fps.average(self.fps.start) if self.fps.start is not None else 0.0
         done = self.fps.count
         return {
@@ -373,7 +377,8 @@ class Pipeline:
             "queues": {c.name: c.fill for c in self.channels},
             "dropped": sum(c.dropped for c in self.channels),
             "skipped": len(self.source.report.skipped),
-            "bottleneck": max(timed, key=timed.__getitem__) if timed else None,
+            "bottleneck": self._bottleneck(recent, "pipelined"),
+            "workers": self.cfg.workers,
             "eta": (total - done) / avg if total and avg > 0 else None,
             "elapsed": time.monotonic() - self.t_start,
         }

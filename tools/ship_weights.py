@@ -1,0 +1,51 @@
+"""Ship a trained checkpoint as package weights: fp16 state dict + meta under weights/<family>/,
+sha256 recorded in weights/manifest.json.
+
+    python tools/ship_weights.py runs/lpsnet-m/best.pth lpsnet-m-camvid
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("model", help="zoo name the weights are for, e.g. lpsnet-m-camvid")
+    a = ap.parse_args()
+    from lightseg_cli.zoo import get_cfg
+
+    cfg = get_cfg(a.model)
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
+    sd = ck.get("state_dict") or ck["model"]
+    meta = dict(ck.get("meta") or {})
+    if meta.get("base") != cfg.name:
+        raise SystemExit(f"{a.checkpoint} was trained as {meta.get('base')}, not {cfg.name}")
+    half = {k: (v.half() if v.is_floating_point() and not k.endswith(("running_mean", "running_var")) else v)
+            for k, v in sd.items()}
+    dest = ROOT / "weights" / cfg.weights
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".part")
+    torch.save({"state_dict": half, "meta": meta}, tmp)
+    os.replace(tmp, dest)
+    sha = hashlib.sha256(dest.read_bytes()).hexdigest()
+    manifest_path = ROOT / "weights" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][cfg.weights] = {"sha256": sha, "url": None, "license": "MIT (lightseg)",
+                                      "source": "trained by lightseg on CamVid train, see weights/README.md"}
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(json.dumps({"file": str(dest), "bytes": dest.stat().st_size, "sha256": sha, "epoch": meta.get("epoch"),
+                      "val_miou": meta.get("val_miou")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
