@@ -97,6 +97,10 @@ class Overlay:
         if labels.device.type == "cpu":
             f, lab = frames.numpy(), labels.numpy()
             return np.stack([self.annotate_np(f[i], lab[i]) for i in range(len(lab))])
+        return self.annotate_tensor(frames, labels)
+
+    def annotate_tensor(self, frames: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+        """The tensor-op path (used on GPUs; also runs on CPU tensors, which is how it is tested)."""
         lut, inv = self._device_luts(labels.device)
         idx = labels.long()
         if self.style.mode == "mask":

@@ -23,6 +23,7 @@ class Normalizer:
         std = torch.tensor(spec.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self.scale = 1.0 / std
         self.shift = -mean / std
+        self.uint8_resize = True  # CPU: resize uint8 directly (GPUs resize float, then round)
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 NCHW -> float32 NCHW at the network size, with the spec's filter."""
@@ -31,7 +32,7 @@ class Normalizer:
         if self.spec.resize == "bilinear":
             # The ESPNet authors resized the float image with OpenCV's INTER_LINEAR (no antialias).
             return F.interpolate(x.float(), size=self.size_hw, mode="bilinear", align_corners=False)
-        if x.device.type == "cpu":
+        if x.device.type == "cpu" and self.uint8_resize:
             # torch's uint8 antialiased bilinear is PIL's two-pass filter, rounded like PIL.
             return F.interpolate(x, size=self.size_hw, mode="bilinear", antialias=True, align_corners=False).float()
         y = F.interpolate(x.float(), size=self.size_hw, mode="bilinear", antialias=True, align_corners=False)
