@@ -71,7 +71,9 @@ def export_onnx(
                           output_names=["logits"], dynamic_axes=axes, do_constant_folding=True)
     model = onnx.load(str(tmp))
     if half:
-        model = _to_fp16(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "number truncated to 1e-07": expected for fp16 weights
+            model = _to_fp16(model)
     for k, v in _metadata(cfg, size).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
@@ -148,9 +150,10 @@ def export(model: str, fmt: str, size: tuple[int, int] | None, out: Path | None,
     export_onnx(net, cfg, size, onnx_path, half=half, dynamic=dynamic)
     image = check_image(cfg)
     agreement = verify_onnx(onnx_path, net, cfg, size, image)
-    if agreement < 0.999:
+    need = 0.995 if half else 0.999  # fp16 rounding legitimately moves a few boundary pixels
+    if agreement < need:
         raise LightsegError(f"{onnx_path}: ONNX Runtime labels agree with torch on only {agreement * 100:.2f}% "
-                            "of pixels (need 99.9%)")
+                            f"of pixels (need {need * 100:g}%)")
     if fmt == "onnx":
         return ExportResult(onnx_path, "onnx", size, half, dynamic, agreement, "shared sample")
     engine = build_tensorrt(onnx_path, out or Path(f"{stem}.engine"), half=half)

@@ -30,7 +30,8 @@ def build_segmenter(
                                 workers=workers, threads=threads)
     if not quiet:
         for note in settings.notes:
-            console.warn(note) if not note.startswith("auto:") else console.log(note)
+            if not note.startswith("auto:"):
+                console.warn(note)
     cfg = get_cfg(model)
     net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:

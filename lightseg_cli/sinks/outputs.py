@@ -8,6 +8,9 @@ also after errors and interrupts, so videos are finalised and playable.
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +18,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import OutputError, UsageError
 from ..types import Result, SourceInfo
 from . import atomic
 from .video import VideoWriter
@@ -166,7 +169,10 @@ class StatsLog:
 class Window:
     """``--show``: an OpenCV window with the overlay and the live FPS; q or Esc stops the run."""
 
-    def __init__(self, title: str, fps_text: callable) -> None:  # type: ignore[valid-type]
+    def __init__(self, title: str, fps_text: Callable[[], str]) -> None:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            # OpenCV's GUI would abort the whole process without a display: refuse up front.
+            raise UsageError("--show needs a display (DISPLAY is not set); use --no-save to measure without one")
         self.title = title
         self.fps_text = fps_text
         self.stop_requested = False
