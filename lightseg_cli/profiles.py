@@ -58,10 +58,6 @@ class Settings:
     notes: tuple[str, ...] = ()  # fallbacks taken on this machine
     mode: str = "pipelined"
 
-    @property
-    def half(self) -> bool:
-        return self.precision == "fp16"
-
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["notes"] = list(self.notes)

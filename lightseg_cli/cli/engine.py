@@ -35,7 +35,8 @@ def build_segmenter(
     cfg = get_cfg(model)
     net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:
-        seg = Segmenter(cfg, size=net_size, device=settings.device, half=settings.half, backend=settings.backend)
+        seg = Segmenter(cfg, size=net_size, device=settings.device, precision=settings.precision,
+                        backend=settings.backend)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return seg, settings

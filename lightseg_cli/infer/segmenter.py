@@ -50,7 +50,7 @@ class Segmenter:
         size: network input ``(w, h)``; default the model's native size. Rounded to the model's
             size divisor.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None`` for automatic.
-        half: run the network in float16 (CUDA) .
+        precision: ``fp32``, or ``fp16`` / ``bf16`` on CUDA (a CPU always runs fp32).
         backend: ``"torch"`` (default) or another backend name from ``infer.backends``.
 
     Example:
@@ -63,31 +63,32 @@ class Segmenter:
         model: str | ModelCfg,
         size: tuple[int, int] | None = None,
         device: str | None = "cpu",
-        half: bool = False,
+        precision: str = "fp32",
         backend: str = "torch",
     ) -> None:
         dev = resolve_device(device)
         net, cfg = create_model(model, device=dev, fold_bn=backend != "torch-plain")
-        self._setup(net, cfg, size, dev, half, backend)
+        self._setup(net, cfg, size, dev, precision, backend)
 
     @classmethod
     def from_module(
         cls, net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int] | None, device: torch.device,
-        half: bool = False, backend: str = "torch",
+        precision: str = "fp32", backend: str = "torch",
     ) -> Segmenter:
         """Wrap a network that is already built (e.g. one being trained); it must be in eval mode."""
         self = cls.__new__(cls)
-        self._setup(net, cfg, size, device, half, backend)
+        self._setup(net, cfg, size, device, precision, backend)
         return self
 
     def _setup(
         self, net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int] | None, device: torch.device,
-        half: bool, backend: str,
+        precision: str, backend: str,
     ) -> None:
         self.device = device
         self.cfg = cfg
         self.size = fit_size(size or cfg.input_size, cfg.size_divisor)
-        self.dtype = torch.float16 if half and device.type == "cuda" else torch.float32
+        dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
+        self.dtype = dtypes.get(precision, torch.float32) if device.type == "cuda" else torch.float32
         self.normalize = Normalizer(cfg.preprocess, self.size, device, self.dtype)
         self.backend: Backend = make_backend(backend, net, cfg, self.size, device, self.dtype)
 
