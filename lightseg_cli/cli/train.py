@@ -14,15 +14,35 @@ from .options import DeviceOpt, JsonOpt, QuietOpt, size_arg
 
 
 def train(
-    model: Annotated[str, typer.Option("--model", "-m", help="Architecture to train: a zoo name, e.g. lpsnet-m "
-                                       "(from scratch) or espnetv2-s2.0-cityscapes (fine-tuned from its weights).")],
-    data: Annotated[Path, typer.Option("--data", help="Training set: list file of 'image label' pairs, or a "
-                                       "folder with images/ and labels/.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Architecture to train: a zoo name, e.g. lpsnet-m "
+            "(from scratch) or espnetv2-s2.0-cityscapes (fine-tuned from its weights).",
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="Training set: list file of 'image label' pairs, or a folder with images/ and labels/."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Run folder for checkpoints and metrics.jsonl.")],
     val: Annotated[Path | None, typer.Option("--val", help="Validation set (same formats); selects best.pth.")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Number of epochs.")] = 200,
     batch: Annotated[int, typer.Option(min=1, help="Images per step.")] = 8,
     size: Annotated[str, typer.Option("--size", help="Training crop WIDTHxHEIGHT.")] = "480x360",
+    input_size: Annotated[
+        str | None,
+        typer.Option(
+            "--input-size",
+            help="Network input for a whole image, "
+            "WIDTHxHEIGHT (images are resized to it before the random "
+            "scale and crop; default: the crop size).",
+        ),
+    ] = None,
     lr: Annotated[float, typer.Option(help="Peak learning rate (after warm-up).")] = 3e-3,
     optimizer: Annotated[str, typer.Option(help="adamw or sgd.")] = "adamw",
     weight_decay: Annotated[float, typer.Option(help="Weight decay (not applied to norms and biases).")] = 0.05,
@@ -34,6 +54,15 @@ def train(
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N epochs.")] = 5,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue exactly from a last.pth.")] = None,
     scratch: Annotated[bool, typer.Option("--scratch", help="Do not start from the zoo weights.")] = False,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            "--teacher",
+            help="Distil this zoo model's predictions on the training images (same classes), e.g. espnet-camvid.",
+        ),
+    ] = None,
+    kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
+    kd_temperature: Annotated[float, typer.Option(help="Softmax temperature for distillation.")] = 1.0,
     device: DeviceOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order and augmentation).")] = 0,
     json_out: JsonOpt = False,
@@ -47,18 +76,40 @@ def train(
     if loss not in ("ohem", "weighted", "ce"):
         raise typer.BadParameter("use ohem, weighted or ce", param_hint="--loss")
     cfg = TrainCfg(
-        model=model, data=str(data), val=str(val) if val else None, out=str(out), epochs=epochs, batch=batch,
-        size=size_arg(size) or (480, 360), lr=lr, optimizer=optimizer, weight_decay=weight_decay,
-        schedule=schedule, warmup_epochs=warmup, loss=loss, num_classes=num_classes,
-        class_names=class_names.split(",") if class_names else None, pretrained=not scratch,
-        val_every=val_every, device=device, seed=seed,
+        model=model,
+        data=str(data),
+        val=str(val) if val else None,
+        out=str(out),
+        epochs=epochs,
+        batch=batch,
+        size=size_arg(size) or (480, 360),
+        input_size=size_arg(input_size),
+        lr=lr,
+        optimizer=optimizer,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        warmup_epochs=warmup,
+        loss=loss,
+        num_classes=num_classes,
+        class_names=class_names.split(",") if class_names else None,
+        pretrained=not scratch,
+        val_every=val_every,
+        device=device,
+        seed=seed,
+        teacher=teacher,
+        kd_weight=kd_weight,
+        kd_temperature=kd_temperature,
     )
     show = not quiet
     bars = show and console.interactive()
     progress = Progress(
-        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}"), TimeRemainingColumn(),
-        console=console.stderr, disable=not bars,
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}"),
+        TimeRemainingColumn(),
+        console=console.stderr,
+        disable=not bars,
     )
     task = progress.add_task("train", total=1, epoch="-", loss=0.0, lr=0.0)
     throttle = console.Throttle(10.0)

@@ -53,3 +53,17 @@ class SegLoss(torch.nn.Module):
         if hard.numel() < min_kept:
             hard = loss.topk(min_kept).values
         return hard.mean()
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, ignore_index: int,
+                      temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) per pixel at ``temperature`` (scaled by T^2), averaged over pixels
+    whose label is not ignored. ``teacher`` holds logits for the student's classes, (N, C, H, W)."""
+    t = temperature
+    log_s = F.log_softmax(student / t, dim=1)
+    log_t = F.log_softmax(teacher / t, dim=1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(1)
+    valid = target != ignore_index
+    if not valid.any():
+        return student.sum() * 0.0
+    return kl[valid].mean() * t * t

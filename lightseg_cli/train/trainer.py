@@ -34,7 +34,7 @@ from ..zoo import weights as weight_store
 from ..zoo.pretrained import Dataset
 from ..zoo.registry import build_model
 from .augment import AugmentCfg, augment
-from .losses import SegLoss, class_weights
+from .losses import SegLoss, class_weights, distillation_loss
 
 
 @dataclass
@@ -45,7 +45,8 @@ class TrainCfg:
     out: str
     epochs: int = 200
     batch: int = 8
-    size: tuple[int, int] = (480, 360)  # crop (w, h)
+    size: tuple[int, int] = (480, 360)  # training crop (w, h)
+    input_size: tuple[int, int] | None = None  # network input for a whole image (w, h); None: the crop size
     lr: float = 3e-3
     optimizer: str = "adamw"
     weight_decay: float = 0.05
@@ -58,6 +59,9 @@ class TrainCfg:
     num_classes: int | None = None
     class_names: list[str] | None = None
     pretrained: bool = True
+    teacher: str | None = None  # zoo model whose logits on the training images are distilled
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
     val_every: int = 5
     device: str | None = None
     seed: int = 0
@@ -181,7 +185,8 @@ class Trainer:
 
         base = get_cfg(cfg.model)
         dataset = _train_dataset(cfg, base)
-        self.model_cfg = replace(base, name=f"{base.name}", dataset=dataset, input_size=cfg.size)
+        self.input_size = cfg.input_size or cfg.size
+        self.model_cfg = replace(base, name=f"{base.name}", dataset=dataset, input_size=self.input_size)
         self.model = build_model(self.model_cfg)
         if cfg.pretrained and base.arch != "lpsnet":
             try:
@@ -195,7 +200,9 @@ class Trainer:
         self.log(f"loading {len(samples)} training images")
         self.images = [read_rgb(s.image) for s in samples]
         self.labels = [self._map_labels(read_label(s.label)) for s in samples]
-        self.aug = AugmentCfg(crop=cfg.size, scale=cfg.scale, jitter=cfg.jitter, ignore_index=cfg.ignore_index)
+        self.aug = AugmentCfg(crop=cfg.size, scale=cfg.scale, base=cfg.input_size, jitter=cfg.jitter,
+                              ignore_index=cfg.ignore_index)
+        self.soft = self._teacher_logits(cfg.teacher, dataset) if cfg.teacher else None
         weight = class_weights(self.labels, dataset.scored) if cfg.loss == "weighted" else None
         self.criterion = SegLoss(cfg.loss, cfg.ignore_index, weight).to(self.device)
         groups = _param_groups(self.model, cfg.weight_decay)
@@ -215,6 +222,24 @@ class Trainer:
         self.best = -1.0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="augment")
 
+    def _teacher_logits(self, name: str, dataset: Dataset) -> list[np.ndarray]:
+        """The teacher's logits for the student's classes on every training image, at image size
+        (HxWxC float16), computed once; augmentation then moves them with the image."""
+        teacher = Segmenter(name, device=str(self.device))
+        n = dataset.scored
+        if tuple(c.lower() for c in teacher.cfg.dataset.classes[:n]) != tuple(c.lower() for c in dataset.classes):
+            raise UsageError(f"teacher {teacher.name} has other classes than the model being trained")
+        self.log(f"computing {teacher.name}'s logits on {len(self.images)} training images for distillation")
+        out = []
+        with torch.inference_mode():
+            for img in self.images:
+                t = teacher.to_device([img])
+                logits = teacher.infer(teacher.preprocess(t))[:, :n].float()
+                logits = torch.nn.functional.interpolate(logits, size=img.shape[:2], mode="bilinear",
+                                                         align_corners=False)
+                out.append(logits[0].permute(1, 2, 0).cpu().numpy().astype(np.float16))
+        return out
+
     def _map_labels(self, lab: np.ndarray) -> np.ndarray:
         """Label values outside the trained classes become the ignore index."""
         n = self.model_cfg.dataset.scored
@@ -222,21 +247,28 @@ class Trainer:
         out[out >= n] = self.cfg.ignore_index
         return out
 
-    def _batch(self, epoch: int, step: int, order: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _batch(
+        self, epoch: int, step: int, order: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
-        imgs, labs = [], []
+        imgs, labs, softs = [], [], []
         for i in idx:
             rng = np.random.default_rng([self.cfg.seed, epoch, int(i)])
-            im, lb = augment(self.images[i], self.labels[i], rng, self.aug)
+            im, lb, sf = augment(self.images[i], self.labels[i], rng, self.aug,
+                                 None if self.soft is None else self.soft[i])
             imgs.append(im)
             labs.append(lb)
+            softs.append(sf)
         x = torch.from_numpy(np.stack(imgs)).to(self.device).permute(0, 3, 1, 2)
         mean, std, bgr = self.norm
         if bgr:
             x = x.flip(1)
         x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(np.stack(labs)).to(self.device).long()
-        return x, y
+        soft = None
+        if self.soft is not None:
+            soft = torch.from_numpy(np.stack(softs)).to(self.device).permute(0, 3, 1, 2)
+        return x, y, soft
 
     def resume(self, path: str | Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -251,7 +283,7 @@ class Trainer:
         self.log(f"resumed from {path} at epoch {self.epoch}")
 
     def _save(self, name: str, full: bool, val_miou: float | None = None) -> None:
-        meta = checkpoint_meta(self.model_cfg, self.cfg.size) | {"epoch": self.epoch, "val_miou": val_miou}
+        meta = checkpoint_meta(self.model_cfg, self.input_size) | {"epoch": self.epoch, "val_miou": val_miou}
         obj: dict[str, Any] = {"state_dict": self.model.state_dict(), "meta": meta}
         if full:
             obj |= {
@@ -267,7 +299,7 @@ class Trainer:
 
     def validate(self) -> float:
         self.model.eval()
-        seg = Segmenter.from_module(self.model, self.model_cfg, self.cfg.size, self.device)
+        seg = Segmenter.from_module(self.model, self.model_cfg, self.input_size, self.device)
         miou = evaluate(seg, self.cfg.val).miou if self.cfg.val else float("nan")  # type: ignore[arg-type]
         self.model.train()
         return miou
@@ -292,11 +324,15 @@ class Trainer:
                 lr = _lr_at(gstep, total, warmup, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x, y = pending.result()
+                x, y, soft = pending.result()
                 if step + 1 < self.steps_per_epoch:
                     pending = self._pool.submit(self._batch, self.epoch, step + 1, order)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    loss = self.criterion(self.model(x), y)
+                    out = self.model(x)
+                    loss = self.criterion(out, y)
+                    if soft is not None:
+                        loss = loss + self.cfg.kd_weight * distillation_loss(
+                            out.float(), soft, y, self.cfg.ignore_index, self.cfg.kd_temperature)
                 self.opt.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.opt)

@@ -159,8 +159,10 @@ def load_state_dict(cfg: ModelCfg) -> dict[str, torch.Tensor]:
         sd: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a file that hashes right but will not unpickle is a packaging bug
         raise WeightsError(f"model {cfg.name}: cannot read {path}: {e}") from e
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
+    for key in ("state_dict", "model"):  # best.pth / shipped files, and last.pth (full checkpoint)
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+            break
     return {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
 
 
