@@ -1,4 +1,4 @@
-"""Process-level tuning that makes CPU inference faster, applied by the CLI at start-up.
+"""Process-level settings the CLI applies at start-up: a faster allocator, a quieter OpenCV.
 
 glibc's malloc returns large blocks (the activations of a forward pass) to the kernel with munmap
 and maps them again on the next pass: about 2,000 page faults per frame for ESPNet-sized models.
@@ -39,3 +39,13 @@ def tune_allocator() -> bool:
     ok &= mallopt(_M_TRIM_THRESHOLD, min(TRIM_THRESHOLD, 2**31 - 1))
     ok &= mallopt(_M_TOP_PAD, TOP_PAD)
     return bool(ok)
+
+
+def quiet_opencv() -> None:
+    """OpenCV prints its own warnings (e.g. for a missing camera); lightseg reports errors itself."""
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):
+        pass

@@ -295,3 +295,11 @@ def test_unreadable_special_file(cli, tmp_path: Path) -> None:
     os.mkfifo(fifo)
     r = cli("run", fifo, *LIGHT)
     assert r.code == 3 and "camera.mp4: not a regular file" in one_error_line(r.err)
+
+
+def test_missing_camera(cli) -> None:
+    r = cli("run", "7", *LIGHT, "--no-save")
+    assert r.code == 3
+    assert "camera 7: could not be opened" in one_error_line(r.err)
+    r = cli("probe", "/dev/video9")
+    assert r.code == 3 and "camera /dev/video9" in one_error_line(r.err)

@@ -118,10 +118,15 @@ class ESPNetEncoder(nn.Module):
 
 
 class ESPNetC(ESPNetEncoder):
-    """ESPNet-C with the authors' inference-time bilinear x8 upsampling, so logits are at input size."""
+    """ESPNet-C with the authors' inference-time bilinear x8 upsampling, so logits are at input size.
+
+    Their ``nn.Upsample(scale_factor=8, mode='bilinear')`` ran on PyTorch 0.3, whose bilinear
+    upsampling aligned corners (the ``align_corners=False`` default came with 0.4).
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(super().forward(x), scale_factor=8, mode="bilinear", align_corners=False)
+        y = super().forward(x)
+        return F.interpolate(y, size=(y.shape[2] * 8, y.shape[3] * 8), mode="bilinear", align_corners=True)
 
 
 class ESPNet(nn.Module):
