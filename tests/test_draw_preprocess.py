@@ -81,3 +81,18 @@ def test_sizes_round_to_the_model_multiple() -> None:
     assert fit_size((1000, 500), 16) == (992, 496)
     assert fit_size((960, 540), 8) == (960, 544)
     assert fit_size((481, 361), 1) == (481, 361)
+
+
+def test_resized_argmax_is_the_exact_bilinear_argmax() -> None:
+    import torch.nn.functional as F
+
+    from lightseg_cli.infer.segmenter import resized_argmax
+
+    g = torch.Generator().manual_seed(0)
+    # Smooth logits (like a network's) at a low resolution, resized up, down and sideways.
+    logits = F.interpolate(torch.randn(2, 7, 9, 13, generator=g), size=(37, 51), mode="bilinear")
+    for hw in [(111, 153), (20, 30), (37, 51), (540, 960), (41, 49)]:
+        exact = F.interpolate(logits, size=hw, mode="bilinear", align_corners=False).argmax(1)
+        fast = resized_argmax(logits, hw)
+        assert fast.dtype == torch.uint8 and fast.shape == (2, *hw)
+        assert (fast.long() == exact).float().mean() >= 0.9999

@@ -90,6 +90,9 @@ def run(
     classes: Annotated[
         str | None, typer.Option("--classes", help="Comma-separated class names or ids to draw.")
     ] = None,
+    exact_labels: Annotated[bool, typer.Option("--exact-labels", help="Labels of the logits bilinearly resized "
+                                               "to the frame, instead of the authors' nearest-neighbour resize "
+                                               "of the network-size labels.")] = False,
     legend: Annotated[bool, typer.Option("--legend/--no-legend", help="Draw a legend of the classes in view.")] = True,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Process every Nth frame.")] = 1,
     buffer: Annotated[
@@ -137,6 +140,7 @@ def run(
         backend=backend,
         quiet=quiet,
     )
+    seg.exact_labels = exact_labels
     opts = RunOptions(
         out=out,
         exist_ok=exist_ok,
