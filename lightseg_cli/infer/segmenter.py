@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..zoo import ModelCfg, create_model
 from .backends import Backend, make_backend
