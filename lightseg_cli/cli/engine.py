@@ -23,6 +23,7 @@ def build_segmenter(
     workers: int | None = None,
     threads: int | None = None,
     backend: str | None = None,
+    exact_labels: bool = False,
     quiet: bool = False,
 ) -> tuple[Segmenter, Settings]:
     precision = None if half is None else ("fp16" if half else "fp32")
@@ -36,7 +37,7 @@ def build_segmenter(
     net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:
         seg = Segmenter(cfg, size=net_size, device=settings.device, precision=settings.precision,
-                        backend=settings.backend)
+                        backend=settings.backend, exact_labels=exact_labels)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return seg, settings

@@ -138,9 +138,9 @@ def run(
         workers=workers,
         threads=threads,
         backend=backend,
+        exact_labels=exact_labels,
         quiet=quiet,
     )
-    seg.exact_labels = exact_labels
     opts = RunOptions(
         out=out,
         exist_ok=exist_ok,

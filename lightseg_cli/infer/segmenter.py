@@ -89,6 +89,8 @@ class Segmenter:
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None`` for automatic.
         precision: ``fp32``, or ``fp16`` / ``bf16`` on CUDA (a CPU always runs fp32).
         backend: ``"torch"`` (default) or another backend name from ``infer.backends``.
+        exact_labels: labels of bilinearly resized logits instead of the nearest-resized
+            network-size labels (see :meth:`labels`).
 
     Example:
         >>> seg = Segmenter("espnetv2-s0.5-cityscapes", size=(512, 256))
@@ -102,10 +104,12 @@ class Segmenter:
         device: str | None = "cpu",
         precision: str = "fp32",
         backend: str = "torch",
+        exact_labels: bool = False,
     ) -> None:
         dev = resolve_device(device)
         net, cfg = create_model(model, device=dev, fold_bn=backend != "torch-plain")
         self._setup(net, cfg, size, dev, precision, backend)
+        self.exact_labels = exact_labels
 
     @classmethod
     def from_module(
