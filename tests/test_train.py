@@ -77,11 +77,31 @@ def test_fine_tuning_a_pretrained_zoo_model_keeps_matching_weights(mini_camvid, 
     assert (tmp_path / "ft" / "best.pth").is_file()
 
 
-@pytest.mark.parametrize("variant, floor", [("s", 0.45), ("m", 0.5), ("l", 0.5)])
-def test_shipped_lpsnet_weights_score_above_a_floor(cli, variant: str, floor: float, tmp_path: Path) -> None:
+def _shipped_lpsnet() -> list[str]:
+    from lightseg_cli.zoo import weights as store
+
+    return sorted(p for p in store.manifest() if p.startswith("lpsnet/"))
+
+
+def test_lpsnet_m_ships_with_the_package() -> None:
+    from lightseg_cli.zoo import get_cfg
+    from lightseg_cli.zoo import weights as store
+
+    cfg = get_cfg("lpsnet-m")
+    assert cfg.weights in _shipped_lpsnet()
+    st = store.status_of(cfg)
+    assert st.verified and st.found.is_relative_to(store.package_weights_dir())
+    assert st.found.stat().st_size < 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("weights", _shipped_lpsnet())
+def test_shipped_lpsnet_weights_score_above_a_floor(cli, weights: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIGHTSEG_WEIGHTS")  # from the package alone: no download, no ../shared weights
     camvid = need_shared("data", "camvid")
     lines = [ln for ln in (camvid / "val.txt").read_text().splitlines() if ln.strip()][::10]
     (tmp_path / "few.txt").write_text("\n".join(" ".join(str(camvid / p) for p in ln.split()) for ln in lines))
+    variant = weights.split("_")[1]
     r = cli("eval", "--model", f"lpsnet-{variant}", "--data", tmp_path / "few.txt", "--json")
-    assert r.code == 0, r.err  # works from the package alone: no download, no ../shared weights
-    assert r.json()["miou"] > floor
+    assert r.code == 0, r.err
+    assert r.json()["miou"] > 0.5

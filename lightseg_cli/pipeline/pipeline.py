@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -64,7 +64,6 @@ class _Batch:
     tensor: torch.Tensor  # (N, H, W, 3) uint8 on the device
     x: torch.Tensor | None = None
     logits: torch.Tensor | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
