@@ -303,3 +303,39 @@ def test_missing_camera(cli) -> None:
     assert "camera 7: could not be opened" in one_error_line(r.err)
     r = cli("probe", "/dev/video9")
     assert r.code == 3 and "camera /dev/video9" in one_error_line(r.err)
+
+
+@pytest.mark.parametrize("stage", ["infer", "postprocess", "decode"])
+def test_a_dying_stage_ends_the_run_without_hanging(tmp_path: Path, stage: str) -> None:
+    from lightseg_cli.infer.segmenter import Segmenter
+    from lightseg_cli.pipeline.job import RunOptions, exit_code, prepare
+    from lightseg_cli.pipeline.pipeline import PipelineCfg
+
+    video = make_video(tmp_path / "v.mp4", frames=40)
+    pipe = prepare(str(video), Segmenter("espnetv2-s0.5-cityscapes-512x256"),
+                   RunOptions(out=tmp_path / "o", save_masks=True, pipeline=PipelineCfg(workers=2, queue=2)))
+    calls = {"n": 0}
+    target = {"infer": "_infer", "postprocess": "_postprocess", "decode": "_decoded"}[stage]
+    original = getattr(pipe, target)
+
+    if stage == "decode":
+        def broken():
+            for i, f in enumerate(original()):
+                if i == 10:
+                    raise RuntimeError("decoder exploded")
+                yield f
+    else:
+        def broken(item):
+            calls["n"] += 1
+            if calls["n"] == 10:
+                raise RuntimeError(f"{stage} exploded")
+            return original(item)
+
+    setattr(pipe, target, broken)
+    t0 = time.monotonic()
+    s = pipe.run(handle_signals=False)
+    assert time.monotonic() - t0 < 60
+    assert "exploded" in s.error
+    assert 0 < s.frames < 40 and exit_code(s) == 1
+    n, *_ = count_frames(tmp_path / "o" / "v_overlay.mp4")  # still finalised
+    assert n == s.frames == len(list((tmp_path / "o" / "masks").glob("*.png")))

@@ -53,18 +53,17 @@ def plain_line(snap: dict[str, Any]) -> str:
 
 
 class Progress:
-    """Context manager that reports on ``pipe`` until the block ends."""
+    """Context manager that reports on ``pipe`` until the block ends: the live panel on a terminal,
+    one plain line every ``every`` seconds off a terminal or with ``plain`` (``--quiet``)."""
 
-    def __init__(self, pipe: Pipeline, title: str, quiet: bool, every: float = 5.0) -> None:
-        self.pipe, self.title, self.quiet, self.every = pipe, title, quiet, every
+    def __init__(self, pipe: Pipeline, title: str, plain: bool = False, every: float = 5.0) -> None:
+        self.pipe, self.title, self.plain, self.every = pipe, title, plain, every
         self._stop = threading.Event()
         self._live: Live | None = None
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> Progress:
-        if self.quiet:
-            return self
-        if console.interactive():
+        if console.interactive() and not self.plain:
             self._live = Live(get_renderable=lambda: panel(self.pipe.snapshot(), self.title),
                               console=console.stderr, refresh_per_second=4, transient=False)
             self._live.start()

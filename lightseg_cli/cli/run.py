@@ -21,7 +21,6 @@ from .options import (
     JsonOpt,
     ModelOpt,
     ProfileOpt,
-    QuietOpt,
     SizeOpt,
     ThreadsOpt,
     WorkersOpt,
@@ -123,7 +122,8 @@ def run(
     threads: ThreadsOpt = None,
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
-    quiet: QuietOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live panel and no report: one plain progress "
+                                        "line every few seconds on stderr (errors still shown).")] = False,
 ) -> None:
     """Label a video, stream, camera, image or folder: overlays, masks and live FPS."""
     if overlay not in ("blend", "mask", "side-by-side"):
@@ -164,7 +164,7 @@ def run(
     )
     pipe = prepare(source, seg, opts)
     title = f"{pipe.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
-    with Progress(pipe, title, quiet=quiet or json_out and not console.interactive()):
+    with Progress(pipe, title, plain=quiet):
         summary = pipe.run(mode=settings.mode)
     if json_out:
         console.print_json(summary.to_json())
@@ -185,6 +185,8 @@ def probe(source: SourceArg, json_out: JsonOpt = False) -> None:
     if json_out:
         console.print_json(info)
         return
+    if info["fps"]:
+        info["fps"] = f"{info['fps_float']:g} ({info['fps']})"  # 29.97 (30000/1001): exact, and readable
     for k, v in info.items():
         if k != "fps_float":
             console.stdout.print(f"{k:8} {v if v is not None else '-'}", highlight=False, markup=False)
