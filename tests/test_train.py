@@ -105,3 +105,15 @@ def test_shipped_lpsnet_weights_score_above_a_floor(cli, weights: str, tmp_path:
     r = cli("eval", "--model", f"lpsnet-{variant}", "--data", tmp_path / "few.txt", "--json")
     assert r.code == 0, r.err
     assert r.json()["miou"] > 0.5
+
+
+def test_init_from_a_checkpoint_starts_a_new_phase(mini_camvid, tmp_path: Path) -> None:
+    train, val = mini_camvid
+    first = Trainer(_cfg(train, val, tmp_path / "a", 1))
+    first.fit()
+    logs: list[str] = []
+    second = Trainer(TrainCfg(model="lpsnet-s", data=str(train), val=None, out=str(tmp_path / "b"), epochs=1,
+                              batch=4, size=(320, 240), init=str(tmp_path / "a" / "best.pth")), log=logs.append)
+    assert any("initialised" in m for m in logs) and second.epoch == 0
+    a = first.model.state_dict()
+    assert all(torch.equal(a[k].cpu(), v.cpu()) for k, v in second.model.state_dict().items())

@@ -54,6 +54,8 @@ def train(
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N epochs.")] = 5,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue exactly from a last.pth.")] = None,
     scratch: Annotated[bool, typer.Option("--scratch", help="Do not start from the zoo weights.")] = False,
+    init: Annotated[Path | None, typer.Option("--init", help="Start from this checkpoint's weights with a new "
+                                              "schedule (e.g. a second phase at a larger crop).")] = None,
     teacher: Annotated[
         str | None,
         typer.Option(
@@ -97,6 +99,7 @@ def train(
         device=device,
         seed=seed,
         teacher=teacher,
+        init=str(init) if init else None,
         kd_weight=kd_weight,
         kd_temperature=kd_temperature,
     )

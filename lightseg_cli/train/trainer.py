@@ -59,6 +59,7 @@ class TrainCfg:
     num_classes: int | None = None
     class_names: list[str] | None = None
     pretrained: bool = True
+    init: str | None = None  # start from this checkpoint's weights (new optimiser and schedule)
     teacher: str | None = None  # zoo model whose logits on the training images are distilled
     kd_weight: float = 1.0
     kd_temperature: float = 1.0
@@ -194,6 +195,12 @@ class Trainer:
                 self.log(f"initialised {n}/{total} tensors from {base.name}'s weights")
             except Exception as e:  # no weights available: train from scratch, say so
                 self.log(f"training {base.name} from scratch ({e})")
+        if cfg.init:
+            ck = torch.load(cfg.init, map_location="cpu", weights_only=True)
+            n, total = _partial_load(self.model, ck.get("state_dict") or ck.get("model") or ck)
+            if n == 0:
+                raise UsageError(f"--init {cfg.init}: no weights fit {base.name}")
+            self.log(f"initialised {n}/{total} tensors from {cfg.init}")
         self.model.to(self.device)
 
         samples = load_samples(cfg.data)
