@@ -38,32 +38,54 @@ def _jitter(img: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndar
     return np.clip(x, 0, 255)
 
 
+def _scaled_window(a: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int], nearest: bool) -> np.ndarray:
+    """``cv2.resize(a, size)[y0:y1, x0:x1]`` without resizing what the crop throws away: only a
+    source window slightly larger than the box is resized (same result up to rounding)."""
+    h, w = a.shape[:2]
+    nw, nh = size
+    x0, y0, x1, y1 = box
+    sx, sy = nw / w, nh / h
+    u0, u1 = max(0, int(x0 / sx) - 1), min(w, int(np.ceil(x1 / sx)) + 1)
+    v0, v1 = max(0, int(y0 / sy) - 1), min(h, int(np.ceil(y1 / sy)) + 1)
+    part = a[v0:v1, u0:u1]
+    rw, rh = max(1, round((u1 - u0) * sx)), max(1, round((v1 - v0) * sy))
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    out = cv2.resize(part, (rw, rh), interpolation=interp)
+    ox, oy = round(x0 - u0 * sx), round(y0 - v0 * sy)
+    out = out[oy : oy + (y1 - y0), ox : ox + (x1 - x0)]
+    if out.shape[0] < y1 - y0 or out.shape[1] < x1 - x0:  # rounding at the far edge: repeat the border
+        pads = ((0, y1 - y0 - out.shape[0]), (0, x1 - x0 - out.shape[1])) + ((0, 0),) * (out.ndim - 2)
+        out = np.pad(out, pads, mode="edge")
+    return out
+
+
 def augment(
     img: np.ndarray, lab: np.ndarray, rng: np.random.Generator, cfg: AugmentCfg, soft: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Returns a float32 HxWx3 image (0..255), a uint8 label map and, when given, the teacher's
     HxWxK logits moved the same way; all of size ``cfg.crop``. ``soft`` draws no random numbers,
-    so distillation does not change the augmentation."""
+    so distillation does not change the augmentation.
+
+    The image is scaled to ``base * s`` (s random in ``cfg.scale``), padded with the ignore label
+    where it is smaller than the crop, and a random crop is taken; only the cropped window is
+    actually resized."""
     cw, ch = cfg.crop
     s = float(rng.uniform(*cfg.scale))
     bw, bh = cfg.base or (lab.shape[1], lab.shape[0])
     nw, nh = max(1, round(bw * s)), max(1, round(bh * s))
-    img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    lab = cv2.resize(lab, (nw, nh), interpolation=cv2.INTER_NEAREST)
+    y = int(rng.integers(0, max(nh, ch) - ch + 1))
+    x = int(rng.integers(0, max(nw, cw) - cw + 1))
+    box = (x, y, min(x + cw, nw), min(y + ch, nh))  # the part of the crop inside the scaled image
+    img = _scaled_window(img, (nw, nh), box, nearest=False)
+    lab = _scaled_window(lab, (nw, nh), box, nearest=True)
     if soft is not None:
-        soft = cv2.resize(soft.astype(np.float32), (nw, nh), interpolation=cv2.INTER_LINEAR)
-    if nw < cw or nh < ch:
-        pw, ph = max(cw - nw, 0), max(ch - nh, 0)
+        soft = _scaled_window(soft.astype(np.float32), (nw, nh), box, nearest=False)
+    ph, pw = ch - lab.shape[0], cw - lab.shape[1]
+    if ph or pw:  # the scaled image is smaller than the crop: pad (the padding is ignored by the loss)
         img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         lab = cv2.copyMakeBorder(lab, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=cfg.ignore_index)
-        if soft is not None:  # padding is ignored by the loss (its label is the ignore index)
+        if soft is not None:
             soft = np.pad(soft, ((0, ph), (0, pw), (0, 0)))
-        nh, nw = lab.shape
-    y = int(rng.integers(0, nh - ch + 1))
-    x = int(rng.integers(0, nw - cw + 1))
-    img, lab = img[y : y + ch, x : x + cw], lab[y : y + ch, x : x + cw]
-    if soft is not None:
-        soft = soft[y : y + ch, x : x + cw]
     if cfg.flip and rng.random() < 0.5:
         img, lab = img[:, ::-1], lab[:, ::-1]
         if soft is not None:
