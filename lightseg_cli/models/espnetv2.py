@@ -103,12 +103,15 @@ class DownSampler(nn.Module):
         )
         self.act = nn.PReLU(c_out)
 
-    def forward(self, x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pyramid: list[torch.Tensor]) -> torch.Tensor:
+        """``pyramid[k]`` is the image halved k times (3x3 average, stride 2); the level whose
+        height matches this one is used, and levels are added to it as needed (shared by all
+        downsamplers, so the full-size image is pooled once per level, not once per use)."""
         pooled = F.avg_pool2d(x, 3, 2, 1)
         out = torch.cat([pooled, self.eesp(x)], 1)
-        # The image is halved (3x3 average, stride 2) until its height matches this level.
-        while image.shape[2] != pooled.shape[2]:
-            image = F.avg_pool2d(image, 3, 2, 1)
+        while pyramid[-1].shape[2] > pooled.shape[2]:
+            pyramid.append(F.avg_pool2d(pyramid[-1], 3, 2, 1))
+        image = next(p for p in pyramid if p.shape[2] == pooled.shape[2])
         return self.act(out + self.inp_reinf(image))
 
 
@@ -127,12 +130,13 @@ class EESPNetBase(nn.Module):
         self.level4 = nn.ModuleList(EESP(c[3], c[3], r_lim=_RECEPTIVE_LIMIT[3]) for _ in range(_REPEATS[1]))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        pyramid = [x]
         l1 = self.level1(x)
-        l2 = self.level2_0(l1, x)
-        l3 = self.level3_0(l2, x)
+        l2 = self.level2_0(l1, pyramid)
+        l3 = self.level3_0(l2, pyramid)
         for block in self.level3:
             l3 = block(l3)
-        l4 = self.level4_0(l3, x)
+        l4 = self.level4_0(l3, pyramid)
         for block in self.level4:
             l4 = block(l4)
         return l1, l2, l3, l4
