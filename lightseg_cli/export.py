@@ -143,10 +143,15 @@ def export(model: str, fmt: str, size: tuple[int, int] | None, out: Path | None,
         raise UsageError(f"unknown format {fmt!r}: use onnx or tensorrt")
     if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
         raise UsageError("export needs the onnx extra: pip install 'lightseg[onnx]'")
+    if fmt == "tensorrt":
+        _check_tensorrt()  # before any work, so nothing is left behind
     net, cfg = create_model(model)
     size = fit_size(size or cfg.input_size, cfg.size_divisor)
     stem = f"{cfg.name.replace('/', '_')}_{size[0]}x{size[1]}{'_fp16' if half else ''}"
-    onnx_path = (out if out and fmt == "onnx" else Path(f"{stem}.onnx"))
+    if fmt == "onnx":
+        onnx_path = out or Path(f"{stem}.onnx")
+    else:  # the engine is built from an ONNX file written beside it
+        onnx_path = out.with_suffix(".onnx") if out else Path(f"{stem}.onnx")
     export_onnx(net, cfg, size, onnx_path, half=half, dynamic=dynamic)
     image = check_image(cfg)
     agreement = verify_onnx(onnx_path, net, cfg, size, image)
@@ -160,13 +165,17 @@ def export(model: str, fmt: str, size: tuple[int, int] | None, out: Path | None,
     return ExportResult(engine, "tensorrt", size, half, dynamic, agreement, "shared sample")
 
 
-def build_tensorrt(onnx_path: Path, out: Path, half: bool) -> Path:
-    """Serialise a TensorRT engine from an ONNX file (needs TensorRT and a CUDA GPU)."""
+def _check_tensorrt() -> None:
     if importlib.util.find_spec("tensorrt") is None:
         raise UsageError("TensorRT is not installed on this machine (it ships with JetPack on Jetson and as the "
-                         "'tensorrt' wheel on CUDA desktops); the verified ONNX file is at " + str(onnx_path))
+                         "'tensorrt' wheel on CUDA desktops); export --format onnx works everywhere")
     if not torch.cuda.is_available():
-        raise UsageError("TensorRT export needs a CUDA GPU; the verified ONNX file is at " + str(onnx_path))
+        raise UsageError("TensorRT export needs a CUDA GPU; export --format onnx works everywhere")
+
+
+def build_tensorrt(onnx_path: Path, out: Path, half: bool) -> Path:
+    """Serialise a TensorRT engine from an ONNX file (needs TensorRT and a CUDA GPU)."""
+    _check_tensorrt()
     import tensorrt as trt  # type: ignore[import-not-found]
 
     logger = trt.Logger(trt.Logger.WARNING)

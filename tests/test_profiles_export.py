@@ -130,11 +130,13 @@ def test_tensorrt_export_explains_what_is_missing(cli, tmp_path: Path) -> None:
 
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is installed here")
+    monkeypatch_cwd = Path.cwd()
+    before = set(monkeypatch_cwd.iterdir())
     r = cli("export", "--model", "espnetv2-s0.5-cityscapes-512x256", "--format", "tensorrt", "--out",
             tmp_path / "m.engine")
     assert r.code == 2
     assert "TensorRT is not installed" in r.err and "Traceback" not in r.err
-    assert not (tmp_path / "m.engine").exists()
+    assert not list(tmp_path.iterdir()) and set(monkeypatch_cwd.iterdir()) == before  # nothing left behind
 
 
 def test_plain_backend_is_the_same_network(tmp_path: Path) -> None:
