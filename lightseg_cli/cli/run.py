@@ -113,6 +113,7 @@ def run(
         str | None, typer.Option("--format", help="Force the input container format (e.g. mpegts for stdin).")
     ] = None,
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality of the overlay video.")] = 23,
+    preset: Annotated[str, typer.Option("--preset", help="x264 speed preset: ultrafast ... veryslow.")] = "superfast",
     size: SizeOpt = None,
     profile: ProfileOpt = "auto",
     device: DeviceOpt = None,
@@ -128,6 +129,9 @@ def run(
     """Label a video, stream, camera, image or folder: overlays, masks and live FPS."""
     if overlay not in ("blend", "mask", "side-by-side"):
         raise typer.BadParameter("use blend, mask or side-by-side", param_hint="--overlay")
+    presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+    if preset not in presets:
+        raise typer.BadParameter(f"use one of {', '.join(presets)}", param_hint="--preset")
     seg, settings = build_segmenter(
         model,
         profile=profile,
@@ -155,6 +159,7 @@ def run(
         legend=legend,
         skip_existing=skip_existing,
         crf=crf,
+        preset=preset,
         timeout=timeout,
         reconnect=reconnect,
         input_format=input_format,

@@ -51,6 +51,7 @@ class RunOptions:
     legend: bool = True
     skip_existing: bool = False
     crf: int = 23
+    preset: str = "superfast"
     timeout: float = 10.0
     reconnect: int = 3
     input_format: str | None = None
@@ -85,7 +86,8 @@ def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter
         if src_kind in ("image", "images"):
             sinks += [MaskDir(out / "masks", "{name}"), OverlayDir(out / "overlays")]
         else:
-            sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf, codec=opts.encoder))
+            sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf, preset=opts.preset,
+                                      codec=opts.encoder))
             if opts.save_masks:
                 sinks.append(MaskDir(out / "masks", f"{name}_{{index:06d}}"))
             if opts.mask_video:

@@ -90,7 +90,7 @@ class OverlayDir:
 class OverlayVideo:
     """``DIR/<stem>_overlay.mp4`` (H.264, yuv420p) at the source's frame rate (divided by the stride)."""
 
-    def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "veryfast",
+    def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "superfast",
                  codec: str = "libx264") -> None:
         self.path, self.fps, self.crf, self.preset, self.codec = path, fps, crf, preset, codec
         self.writer: VideoWriter | None = None

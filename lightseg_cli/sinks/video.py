@@ -26,7 +26,8 @@ class VideoWriter:
         size: (width, height) of every frame; frames of another size are resized.
         fps: frame rate as an exact fraction (29.97 stays 30000/1001).
         codec: ``libx264`` (yuv420p, browser-playable) or ``ffv1`` (lossless gray8 for class ids).
-        crf, preset: x264 quality and speed.
+        crf, preset: x264 quality and speed (superfast: about half the CPU of veryfast for ~1.7x
+            the bytes at the same crf; the encoder shares the CPU with inference).
         encoder_threads: threads the encoder may use (0 = FFmpeg's choice).
 
     Example:
@@ -41,7 +42,7 @@ class VideoWriter:
         fps: Fraction,
         codec: str = "libx264",
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = "superfast",
         encoder_threads: int = 0,
     ) -> None:
         self.path = path
