@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
 from lightseg_cli.train.trainer import TrainCfg, Trainer
 
-from .conftest import need_shared
+from .conftest import count_frames, need_shared
 
 
 @pytest.fixture
@@ -95,16 +97,36 @@ def test_lpsnet_m_ships_with_the_package() -> None:
 
 
 @pytest.mark.parametrize("weights", _shipped_lpsnet())
-def test_shipped_lpsnet_weights_score_above_a_floor(cli, weights: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LIGHTSEG_WEIGHTS")  # from the package alone: no download, no ../shared weights
+def test_shipped_lpsnet_weights_reproduce_their_model_card(cli, weights: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fp16 package weights, loaded with no download and no ../shared weights, score on CamVid val
+    what training recorded for them (fp16 rounding aside), and are clearly a trained model."""
+    from lightseg_cli.zoo import weights as store
+
+    monkeypatch.delenv("LIGHTSEG_WEIGHTS")
     camvid = need_shared("data", "camvid")
-    lines = [ln for ln in (camvid / "val.txt").read_text().splitlines() if ln.strip()][::10]
-    (tmp_path / "few.txt").write_text("\n".join(" ".join(str(camvid / p) for p in ln.split()) for ln in lines))
+    recorded = torch.load(store.package_weights_dir() / weights, map_location="cpu", weights_only=True)["meta"]
     variant = weights.split("_")[1]
-    r = cli("eval", "--model", f"lpsnet-{variant}", "--data", tmp_path / "few.txt", "--json")
+    r = cli("eval", "--model", f"lpsnet-{variant}", "--data", camvid / "val.txt", "--json")
     assert r.code == 0, r.err
-    assert r.json()["miou"] > 0.5
+    assert r.json()["images"] == 101
+    assert r.json()["miou"] == pytest.approx(recorded["val_miou"], abs=0.005)
+    assert r.json()["miou"] > 0.4
+
+
+def test_shipped_lpsnet_m_labels_the_camvid_video(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own example, `lightseg run VIDEO --model lpsnet-m`, from the package weights alone."""
+    monkeypatch.delenv("LIGHTSEG_WEIGHTS")
+    video = need_shared("video", "camvid_val_0016E5.mp4")
+    r = cli("run", video, "--model", "lpsnet-m", "--frames", "12", "--save-masks", "--out", tmp_path / "v",
+            "--json", "-q")
+    assert r.code == 0, r.err
+    assert r.json()["frames"] == 12
+    frames, _, w, h = count_frames(tmp_path / "v" / "camvid_val_0016E5_overlay.mp4")
+    assert frames == 12 and (w, h) == (480, 360)
+    masks = sorted((tmp_path / "v" / "masks").glob("*.png"))
+    assert len(masks) == 12
+    mask = cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (360, 480) and mask.max() <= 10 and len(np.unique(mask)) >= 4
 
 
 def test_init_from_a_checkpoint_starts_a_new_phase(mini_camvid, tmp_path: Path) -> None:

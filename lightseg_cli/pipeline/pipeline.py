@@ -28,6 +28,7 @@ from ..errors import LightsegError
 from ..infer.segmenter import Segmenter
 from ..sinks.outputs import Sink, Window
 from ..sources.base import FrameSource
+from ..tuning import HeapTrim
 from ..types import Frame, Result, Skipped
 from .channel import END, Channel
 from .stats import STAGES, FPSMeter, RunSummary, StageTimer
@@ -92,6 +93,7 @@ class Pipeline:
         dev = segmenter.device
         sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
         self.timers = {s: StageTimer(s, sync if s in ("preprocess", "infer", "postprocess") else None) for s in STAGES}
+        self._heap_trim = HeapTrim()
         self.fps = FPSMeter()
         self.stopping = threading.Event()  # graceful: stop reading, finish what is queued
         self.abort = threading.Event()  # error or second interrupt: stop now
@@ -167,6 +169,7 @@ class Pipeline:
                     sink.write(r)
         self.fps.tick(len(results))
         self.t_last = time.monotonic()
+        self._heap_trim()
         if any(isinstance(s, Window) and s.stop_requested for s in self.sinks):
             self.request_stop("window")
 
