@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results}
 mkdir -p "$out"
 video=${LIGHTSEG_SHARED:-../shared}/video/solidWhiteRight.mp4
-lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 --repeat 3 --json \
+lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 --repeat 5 --json \
   > "$out/bench_espnetv2-s2.0_1024x512.json"
 lightseg bench "$video" --model espnetv2-s0.5-cityscapes --size 512x256 --frames 100 --repeat 3 --json \
   > "$out/bench_espnetv2-s0.5_512x256.json"

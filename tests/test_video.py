@@ -146,3 +146,25 @@ def test_network_stream_from_a_sender_process(tmp_path: Path, proto: str) -> Non
         assert s["frames"] + s["dropped"] == sent
     overlay = next((tmp_path / "o").glob("*_overlay.mp4"))
     assert count_frames(overlay)[0] == s["frames"]
+
+
+def test_bench_reports_all_three_modes_in_json(cli, small_video: Path) -> None:
+    r = cli("bench", small_video, "--model", "espnetv2-s0.5-cityscapes", "--size", "128x64", "--frames", "20",
+            "--repeat", "2", "--json")
+    assert r.code == 0, r.err
+    b = r.json()
+    assert (b["model"], b["size"], b["frames"]) == ("espnetv2-s0.5-cityscapes", [128, 64], 20)
+    assert (b["backend"], b["device"]) == ("torch", "cpu")
+    assert b["pipelined_fps"] > 0 and b["sequential_fps"] > 0 and b["model_fps"] > 0
+    assert {"decode", "preprocess", "infer", "postprocess", "write"} <= set(b["stages_ms"])
+    assert all(b["stages_ms"][k] > 0 for k in ("decode", "infer", "write"))
+    modes = [run["mode"] for run in b["runs"]]
+    assert modes.count("sequential") == modes.count("pipelined") == modes.count("model") == 2
+    assert all(run["frames"] == 20 for run in b["runs"] if run["mode"] != "model")
+    pairs = [(p["fps"] / s["fps"]) for p, s in zip([x for x in b["runs"] if x["mode"] == "pipelined"],
+                                                     [x for x in b["runs"] if x["mode"] == "sequential"])]
+    assert b["pipelined_vs_sequential"] == pytest.approx(sum(pairs) / 2, rel=0.01)
+    r = cli("bench", small_video, "--model", "espnetv2-s0.5-cityscapes", "--size", "128x64", "--frames", "5",
+            "--backend", "torch-plain", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["backend"] == "torch-plain"
