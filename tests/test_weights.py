@@ -101,3 +101,14 @@ def test_pull_offline_is_a_clear_error(weights_dir: Path, cli, monkeypatch: pyte
     assert "cannot download" in r.err and FILE in r.err and "weights import" in r.err
     assert "Traceback" not in r.err
     assert not any(store.cache_dir().rglob("*.pth"))
+
+
+def test_a_model_without_released_weights_says_how_to_train_it() -> None:
+    from dataclasses import replace
+
+    cfg = replace(get_cfg("lpsnet-l"), weights="lpsnet/not_released.pth")
+    with pytest.raises(WeightsError) as e:
+        store.resolve(cfg)
+    msg = str(e.value)
+    assert "no weights" in msg and "lightseg train --model lpsnet-l " in msg and "best.pth" in msg
+    assert "\n" not in msg
