@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from lightseg_cli.draw.overlay import Overlay, OverlayStyle
 from lightseg_cli.infer.preprocess import Normalizer, fit_size
 from lightseg_cli.zoo import get_cfg
 from lightseg_cli.zoo.datasets import CITYSCAPES
+
+from .conftest import need_shared
 
 
 def _scene(h: int = 120, w: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -96,3 +99,30 @@ def test_resized_argmax_is_the_exact_bilinear_argmax() -> None:
         fast = resized_argmax(logits, hw)
         assert fast.dtype == torch.uint8 and fast.shape == (2, *hw)
         assert (fast.long() == exact).float().mean() >= 0.9999
+
+
+@pytest.mark.parametrize("name, size", [("espnetv2-s0.5-cityscapes", (512, 256)), ("espnet-c-cityscapes", (512, 256)),
+                                        ("lpsnet-m", (480, 352))])
+def test_skipping_the_final_logit_resize_gives_the_same_labels(name: str, size: tuple[int, int]) -> None:
+    """The torch backend drops a network's last bilinear resize; labels sampled from the low-res
+    logits equal those of the whole network (torch-plain keeps it), on the default (nearest) and
+    the exact path, at the network size and at other frame sizes."""
+    import av
+
+    from lightseg_cli.infer.segmenter import Segmenter
+
+    video = need_shared("video", "solidWhiteRight.mp4")
+    with av.open(str(video)) as c:
+        frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
+    fast = Segmenter(name, size=size)
+    full = Segmenter(name, size=size, backend="torch-plain")
+    assert fast.logit_resize is not None and full.logit_resize is None
+    with torch.inference_mode():
+        t = fast.to_device([frame])
+        low, ref = fast.infer(fast.preprocess(t)), full.infer(full.preprocess(t))
+        assert low.shape[2] < ref.shape[2] and tuple(ref.shape[2:]) == (size[1], size[0])
+        assert torch.allclose(fast.full_logits(low), ref, atol=1e-3)
+        for hw, exact in [((540, 960), False), ((540, 960), True), ((size[1], size[0]), False), ((200, 300), False)]:
+            a, b = fast.labels(low, hw, exact), full.labels(ref, hw, exact)
+            assert a.shape == b.shape == (1, *hw)
+            assert (a == b).float().mean() >= 0.9999, (name, hw, exact)

@@ -5,7 +5,9 @@ attributed to each. ``Segmenter.__call__`` chains them for one-off use.
 
 Labels are taken at the network size and resized to the frame with nearest neighbour, as the
 authors' scripts do; ``exact_labels`` gives the labels of bilinearly resized logits instead,
-computed cheaply and exactly by ``resized_argmax``.
+computed cheaply and exactly by ``resized_argmax``. Networks whose last step is a bilinear resize
+of the logits (ESPNet-C, ESPNetv2, LPS-Net) skip it on the torch backend; ``sampled_argmax`` then
+gives the same labels straight from the low-resolution logits.
 """
 
 from __future__ import annotations
@@ -16,37 +18,51 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.layers import LogitResize
 from ..zoo import ModelCfg, create_model
 from .backends import Backend, make_backend
 from .preprocess import Normalizer, fit_size
 
 
-def _bilinear_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Source indices and weight of ``F.interpolate(mode="bilinear", align_corners=False)``."""
-    src = ((torch.arange(n_out, device=device, dtype=torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+def _taps(src: torch.Tensor, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear taps (index below, index above, weight of the one above) at source positions."""
+    src = src.clamp(min=0)
     i0 = src.floor().long().clamp(max=n_in - 1)
     return i0, (i0 + 1).clamp(max=n_in - 1), src - i0
 
 
-def resized_argmax(logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
-    """``argmax(interpolate(logits, out_hw, bilinear))`` as uint8, computed cheaply and exactly.
+def _source_positions(n_in: int, n_out: int, align_corners: bool, device: torch.device) -> torch.Tensor:
+    """Where ``F.interpolate(mode="bilinear")`` samples the input for each output index."""
+    out = torch.arange(n_out, device=device, dtype=torch.float32)
+    if align_corners:
+        return out * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    return (out + 0.5) * (n_in / n_out) - 0.5
 
-    An output pixel is a convex combination of four source pixels. Where those four share their
-    arg-max class c, c stays the arg-max of any convex combination (logit_c beats every other
-    logit at each corner, so it beats it in the weighted sum too): the low-resolution label is
-    the answer. Only pixels on class boundaries (a few percent) are interpolated for real.
+
+def _nearest_exact(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
+    """Source indices of ``F.interpolate(mode="nearest-exact")``."""
+    return ((torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out)).floor().long().clamp(
+        max=n_in - 1)
+
+
+def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """``argmax`` of the logits bilinearly sampled at rows ``ys`` x columns ``xs`` (float source
+    positions), as uint8 ``(N, len(ys), len(xs))``, computed cheaply and exactly.
+
+    A sample is a convex combination of four source pixels. Where those four share their arg-max
+    class c, c stays the arg-max of any convex combination (logit_c beats every other logit at
+    each corner, so it beats it in the weighted sum too): the low-resolution label is the answer.
+    Only samples on class boundaries (a few percent) are interpolated for real.
     """
-    n, c, h, w = logits.shape
-    big_h, big_w = out_hw
-    dev = logits.device
+    h, w = logits.shape[2:]
     low = logits.argmax(1).to(torch.uint8)
     # A source cell (i, j)-(i+1, j+1) is "mixed" when its four corners disagree (edges clamp).
     right = torch.cat([low[:, :, 1:], low[:, :, -1:]], 2)
     down = torch.cat([low[:, 1:], low[:, -1:]], 1)
     diag = torch.cat([right[:, 1:], right[:, -1:]], 1)
     mixed = (low != right) | (low != down) | (low != diag)
-    y0, y1, ly = _bilinear_taps(h, big_h, dev)
-    x0, x1, lx = _bilinear_taps(w, big_w, dev)
+    y0, y1, ly = _taps(ys, h)
+    x0, x1, lx = _taps(xs, w)
     out = low[:, y0][:, :, x0]
     bi, by, bx = torch.nonzero(mixed[:, y0][:, :, x0], as_tuple=True)
     if bi.numel():
@@ -56,6 +72,13 @@ def resized_argmax(logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tenso
         bottom = lg[bi, y1[by], x0[bx]] * (1 - wx) + lg[bi, y1[by], x1[bx]] * wx
         out[bi, by, bx] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
     return out
+
+
+def resized_argmax(logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
+    """``argmax(F.interpolate(logits, out_hw, mode="bilinear"))`` as uint8, without the resize."""
+    (h, w), dev = logits.shape[2:], logits.device
+    return sampled_argmax(logits, _source_positions(h, out_hw[0], False, dev),
+                          _source_positions(w, out_hw[1], False, dev))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -108,6 +131,11 @@ class Segmenter:
     ) -> None:
         dev = resolve_device(device)
         net, cfg = create_model(model, device=dev, fold_bn=backend != "torch-plain")
+        if backend == "torch":
+            # Skip the network's final logit resize; ``labels`` samples the low-res logits instead.
+            for m in net.modules():
+                if isinstance(m, LogitResize):
+                    m.deferred = True
         self._setup(net, cfg, size, dev, precision, backend)
         self.exact_labels = exact_labels
 
@@ -133,6 +161,8 @@ class Segmenter:
         self.normalize = Normalizer(cfg.preprocess, self.size, device, self.dtype)
         self.backend: Backend = make_backend(backend, net, cfg, self.size, device, self.dtype)
         self.exact_labels = False
+        # The final resize the network would have done, when it was skipped (see ``labels``).
+        self.logit_resize = next((m for m in net.modules() if isinstance(m, LogitResize) and m.deferred), None)
 
     @property
     def name(self) -> str:
@@ -157,19 +187,39 @@ class Segmenter:
         """Network logits ``(N, C, h, w)`` at the network input size."""
         return self.backend(x)
 
-    @staticmethod
-    def labels(logits: torch.Tensor, out_hw: tuple[int, int] | None = None, exact: bool = False) -> torch.Tensor:
-        """Class ids (uint8) at ``out_hw``.
+    def full_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The logits of the whole network at its input size, applying the final resize if it
+        was skipped."""
+        net_hw = (self.size[1], self.size[0])
+        if self.logit_resize is None or tuple(logits.shape[2:]) == net_hw:
+            return logits
+        return F.interpolate(logits, size=net_hw, mode="bilinear", align_corners=self.logit_resize.align_corners)
+
+    def labels(self, logits: torch.Tensor, out_hw: tuple[int, int] | None = None, exact: bool = False) -> torch.Tensor:
+        """Class ids (uint8) at ``out_hw`` (default: the network input size).
 
         Default: arg-max at the network size, then nearest-neighbour resize of the labels, as the
         authors' scripts do (so masks reproduce their outputs). ``exact``: the labels of the logits
         bilinearly resized to ``out_hw``, computed without resizing C float maps
-        (:func:`resized_argmax`).
+        (:func:`resized_argmax`). Low-resolution logits (the network's final resize was skipped)
+        give the same labels as the full network would, sampled where they are needed.
         """
-        if out_hw is None or tuple(logits.shape[2:]) == tuple(out_hw):
+        net_hw = (self.size[1], self.size[0])
+        out_hw = tuple(out_hw or net_hw)  # type: ignore[assignment]
+        if self.logit_resize is not None and tuple(logits.shape[2:]) != net_hw:
+            ac, (h, w), dev = self.logit_resize.align_corners, logits.shape[2:], logits.device
+            if exact:
+                logits = self.full_logits(logits)
+            else:
+                # Rows/columns of the full-size map that the nearest resize keeps, mapped into the
+                # low-res logits the way the skipped bilinear resize would have sampled them.
+                ys = _source_positions(h, net_hw[0], ac, dev)[_nearest_exact(net_hw[0], out_hw[0], dev)]
+                xs = _source_positions(w, net_hw[1], ac, dev)[_nearest_exact(net_hw[1], out_hw[1], dev)]
+                return sampled_argmax(logits, ys, xs)
+        if tuple(logits.shape[2:]) == out_hw:
             return logits.argmax(1).to(torch.uint8)
         if exact:
-            return resized_argmax(logits, out_hw)
+            return resized_argmax(logits, out_hw)  # type: ignore[arg-type]
         lab = logits.argmax(1, keepdim=True).to(torch.uint8)
         return F.interpolate(lab, size=out_hw, mode="nearest-exact")[:, 0]
 

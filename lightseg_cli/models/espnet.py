@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import BNPReLU, Conv, ConvBN
+from .layers import BNPReLU, Conv, ConvBN, LogitResize
 
 _EPS = 1e-3  # the authors' batch-norm epsilon for ESPNet
 DecoderSkip = Literal["level1", "level1_cat"]
@@ -124,9 +124,13 @@ class ESPNetC(ESPNetEncoder):
     upsampling aligned corners (the ``align_corners=False`` default came with 0.4).
     """
 
+    def __init__(self, num_classes: int = 20, p: int = 2, q: int = 8) -> None:
+        super().__init__(num_classes, p, q)
+        self.logit_resize = LogitResize(align_corners=True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
-        return F.interpolate(y, size=(y.shape[2] * 8, y.shape[3] * 8), mode="bilinear", align_corners=True)
+        return self.logit_resize(y, (y.shape[2] * 8, y.shape[3] * 8))
 
 
 class ESPNet(nn.Module):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import BNPReLU, Conv, ConvBN
+from .layers import BNPReLU, Conv, ConvBN, LogitResize
 
 CHANNELS: dict[float, tuple[int, int, int, int]] = {
     0.5: (16, 32, 64, 128),
@@ -271,6 +271,7 @@ class ESPNetv2Seg(nn.Module):
         self.bu_br_l2 = nn.Sequential(nn.BatchNorm2d(dec[0]), nn.PReLU(dec[0]))
         self.bu_br_l3 = nn.Sequential(nn.BatchNorm2d(dec[1]), nn.PReLU(dec[1]))
         self.bu_br_l4 = nn.Sequential(nn.BatchNorm2d(dec[2]), nn.PReLU(dec[2]))
+        self.logit_resize = LogitResize(align_corners=True)
 
     @staticmethod
     def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -287,4 +288,4 @@ class ESPNetv2Seg(nn.Module):
         y = self.bu_dec_l3(self.bu_br_l3(skip + self._up(y, skip)))
         skip = self.merge_enc_dec_l4(l1)
         y = self.bu_dec_l4(self.bu_br_l4(skip + self._up(y, skip)))
-        return F.interpolate(y, size=x.shape[2:], mode="bilinear", align_corners=True)
+        return self.logit_resize(y, x.shape[2:])

@@ -7,6 +7,7 @@ state dicts load with ``strict=True`` and no key renaming.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -61,6 +62,26 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+
+class LogitResize(nn.Module):
+    """A network's last step: bilinear resize of the class logits to ``size``.
+
+    Inference can defer it (``deferred = True``, set by ``Segmenter`` on the torch backend): the
+    network then returns its low-resolution logits and the labels are computed at the frame's size
+    directly (``infer.labels``), giving the same labels without materialising C full-size float
+    maps or arg-maxing over them. Training and export keep the resize in the graph.
+    """
+
+    def __init__(self, align_corners: bool) -> None:
+        super().__init__()
+        self.align_corners = align_corners
+        self.deferred = False
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if self.deferred:
+            return x
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners)
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:

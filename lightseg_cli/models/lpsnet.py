@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import LogitResize
+
 _STRIDES = (2, 2, 2, 2, 1)
 
 
@@ -76,6 +78,7 @@ class LPSNet(nn.Module):
         self.ratios = tuple(sorted(config.ratios, reverse=True))
         self.paths = nn.ModuleList(_path(config.depth, config.width) for _ in self.ratios)
         self.head = nn.Conv2d(config.width[-1] * len(self.ratios), num_classes, 1)
+        self.logit_resize = LogitResize(align_corners=False)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -100,4 +103,4 @@ class LPSNet(nn.Module):
                 xs = self._interact(xs)
         top = xs[0]
         feats = torch.cat([top] + [_resize(o, top.shape[2:]) for o in xs[1:]], 1)
-        return F.interpolate(self.head(feats), size=(h, w), mode="bilinear", align_corners=False)
+        return self.logit_resize(self.head(feats), (h, w))

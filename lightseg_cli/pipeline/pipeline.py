@@ -154,7 +154,7 @@ class Pipeline:
     def _postprocess(self, b: _Batch) -> list[Result]:
         with self.timers["postprocess"].time(len(b.frames)):
             h, w = b.tensor.shape[1:3]
-            labels = Segmenter.labels(b.logits, (h, w), self.seg.exact_labels)  # type: ignore[arg-type]
+            labels = self.seg.labels(b.logits, (h, w), self.seg.exact_labels)
             frames = b.tensor
             if not self.cfg.overlay_on_device and labels.device.type != "cpu":
                 frames, labels = frames.cpu(), labels.cpu()

@@ -241,7 +241,7 @@ class Trainer:
         with torch.inference_mode():
             for img in self.images:
                 t = teacher.to_device([img])
-                logits = teacher.infer(teacher.preprocess(t))[:, :n].float()
+                logits = teacher.full_logits(teacher.infer(teacher.preprocess(t)))[:, :n].float()
                 logits = torch.nn.functional.interpolate(logits, size=img.shape[:2], mode="bilinear",
                                                          align_corners=False)
                 out.append(logits[0].permute(1, 2, 0).cpu().numpy().astype(np.float16))
