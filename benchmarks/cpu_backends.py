@@ -1,4 +1,5 @@
-"""Per-frame inference time of each CPU backend vs the plain eager PyTorch path, in one run.
+"""Per-frame inference time (network + arg-max, labels at the network size) of each CPU backend
+vs the plain eager PyTorch path, in one run.
 
 The plain path is what lightseg would do without its optimisations: eager PyTorch, BN not folded,
 NCHW, glibc's default allocator. Each backend is timed in its own child process (the allocator
@@ -39,10 +40,10 @@ times = []
 with torch.inference_mode():
     for i in range(iters + 2):
         t0 = time.perf_counter()
-        logits = seg.infer(x)
+        labels = seg.labels(seg.infer(x))  # network + arg-max: labels at the network size
         if i >= 2:
             times.append(time.perf_counter() - t0)
-    labels = logits.argmax(1)[0].numpy().astype(np.uint8)
+    labels = labels[0].numpy()
 np.save(out, labels)
 print(json.dumps({"backend": seg.backend.name, "ms": [t * 1000 for t in times]}))
 """
