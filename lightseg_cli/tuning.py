@@ -31,12 +31,12 @@ TRIM_THRESHOLD = 4 * 1024 * 1024 * 1024 - 1
 TOP_PAD = 1024 * 1024 * 1024
 
 
-_tuned = False
+_tuned_libc: ctypes.CDLL | None = None  # the libc whose thresholds were set, for HeapTrim
 
 
 def tune_allocator() -> bool:
     """Apply the thresholds on glibc; returns True when applied."""
-    global _tuned
+    global _tuned_libc
     if os.environ.get("LIGHTSEG_MALLOC", "").lower() == "default" or not sys.platform.startswith("linux"):
         return False
     try:
@@ -48,8 +48,8 @@ def tune_allocator() -> bool:
     ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
     ok &= mallopt(_M_TRIM_THRESHOLD, min(TRIM_THRESHOLD, 2**31 - 1))
     ok &= mallopt(_M_TOP_PAD, TOP_PAD)
-    _tuned = bool(ok)
-    return _tuned
+    _tuned_libc = libc if ok else None
+    return bool(ok)
 
 
 class HeapTrim:
@@ -58,7 +58,7 @@ class HeapTrim:
     def __init__(self, every_s: float = 5.0) -> None:
         self.every_s = every_s
         self.last = time.monotonic()
-        self._trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim if _tuned else None
+        self._trim = _tuned_libc.malloc_trim if _tuned_libc is not None else None
 
     def __call__(self) -> None:
         now = time.monotonic()

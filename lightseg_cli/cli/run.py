@@ -9,6 +9,7 @@ import typer
 
 from ..pipeline.job import RunOptions, exit_code, prepare
 from ..pipeline.stats import RunSummary
+from ..sinks.video import X264_PRESETS
 from ..sources import open_source
 from . import console
 from .engine import build_segmenter, pipeline_cfg
@@ -129,9 +130,8 @@ def run(
     """Label a video, stream, camera, image or folder: overlays, masks and live FPS."""
     if overlay not in ("blend", "mask", "side-by-side"):
         raise typer.BadParameter("use blend, mask or side-by-side", param_hint="--overlay")
-    presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-    if preset not in presets:
-        raise typer.BadParameter(f"use one of {', '.join(presets)}", param_hint="--preset")
+    if preset not in X264_PRESETS:
+        raise typer.BadParameter(f"use one of {', '.join(X264_PRESETS)}", param_hint="--preset")
     seg, settings = build_segmenter(
         model,
         profile=profile,

@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import OutputError
 from . import atomic
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
 
 class VideoWriter:
     """Constant-frame-rate video writer.

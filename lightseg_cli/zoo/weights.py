@@ -136,7 +136,8 @@ def resolve(cfg: ModelCfg) -> Path:
         if not Path(cfg.weights).is_file():
             raise WeightsError(f"model {cfg.name}: checkpoint {cfg.weights} not found")
         return Path(cfg.weights)
-    if cfg.weights not in manifest():
+    wf = manifest().get(cfg.weights)
+    if wf is None:
         # A zoo entry whose weights this release does not ship (e.g. an LPS-Net size not trained yet).
         base = cfg.name.removesuffix(f"-{cfg.dataset.name}")
         raise WeightsError(
@@ -144,7 +145,6 @@ def resolve(cfg: ModelCfg) -> Path:
             f"weights/manifest.json); train them with `lightseg train --model {base} --data LIST --out RUN_DIR` "
             "and run with `--model RUN_DIR/best.pth`"
         )
-    wf = manifest_entry(cfg.weights)
     bad: list[str] = []
     for label, p in _candidates(wf.path):
         if sha256_of(p) == wf.sha256:
