@@ -116,6 +116,11 @@ def _image_folder(tmp_path: Path, n: int) -> Path:
     return folder
 
 
+def _finished_masks(masks: Path) -> list[Path]:
+    # pathlib's glob matches dot-files, so a half-written ".name.part.png" would count as done
+    return [p for p in masks.glob("*.png") if not p.name.startswith(".")]
+
+
 def test_killed_folder_run_resumes_with_skip_existing(tmp_path: Path) -> None:
     folder = _image_folder(tmp_path, 14)
     ref = run_cli_process("run", folder, "--model", "espnet-camvid", "--out", tmp_path / "ref", "-q")
@@ -125,12 +130,12 @@ def test_killed_folder_run_resumes_with_skip_existing(tmp_path: Path) -> None:
                              "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (out / "masks").is_dir() and len(list((out / "masks").glob("*.png"))) >= 4:
+        if (out / "masks").is_dir() and len(_finished_masks(out / "masks")) >= 4:
             break
         time.sleep(0.05)
     proc.kill()  # SIGKILL: no chance to clean up
     proc.wait()
-    done_before = len(list((out / "masks").glob("*.png")))
+    done_before = len(_finished_masks(out / "masks"))
     assert 0 < done_before < 14
     again = run_cli_process("run", folder, "--model", "espnet-camvid", "--out", out, "--skip-existing", "--json")
     assert again.returncode == 0, again.stderr
@@ -150,7 +155,7 @@ def test_interrupt_finalises_the_video(tmp_path: Path, sig: int, code: int) -> N
                              str(tmp_path / "o"), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     masks = tmp_path / "o" / "masks"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (masks.is_dir() and len(list(masks.glob("*.png"))) >= 5):
+    while time.monotonic() < deadline and not (masks.is_dir() and len(_finished_masks(masks)) >= 5):
         time.sleep(0.05)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
