@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LIGHTSEG_SHARED", ROOT.parent / "shared")).resolve()
+SENDER = [sys.executable, str(ROOT / "tests" / "tools" / "sender.py")]  # streams a clip like a camera would
 
 
 def need_shared(*parts: str) -> Path:
@@ -108,3 +111,43 @@ def count_frames(path: Path) -> tuple[int, Fraction, int, int]:
         s = c.streams.video[0]
         n = sum(1 for _ in c.decode(s))
         return n, Fraction(s.average_rate), s.width, s.height
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _socket_inode(port: int, proto: str) -> int | None:
+    """The inode of the socket bound to ``port`` (UDP) or listening on it (TCP), from /proc/net."""
+    for table in (f"/proc/net/{proto}", f"/proc/net/{proto}6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if int(f[1].rsplit(":", 1)[1], 16) == port and (proto == "udp" or f[3] == "0A"):
+                return int(f[9])
+    return None
+
+
+def wait_for_receiver(proc: subprocess.Popen, port: int, proto: str, other_than: int | None = None,
+                      timeout: float = 120) -> int | None:
+    """Block until ``proc`` has bound ``port`` (UDP) or listens on it (TCP) with a socket other than
+    ``other_than`` (a reconnect opens a new one); returns its inode. A sender started before that
+    loses its datagrams or is refused, which a loaded machine makes likely: lightseg loads torch and a
+    model first. Without /proc (not Linux) it waits a fixed few seconds."""
+    if not Path(f"/proc/net/{proto}").exists():
+        time.sleep(5.0)
+        return None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inode = _socket_inode(port, proto)
+        if inode is not None and inode != other_than:
+            return inode
+        if proc.poll() is not None:
+            raise AssertionError(f"lightseg exited ({proc.returncode}) before opening port {port}")
+        time.sleep(0.02)
+    raise AssertionError(f"lightseg did not open {proto} port {port} within {timeout:g}s")

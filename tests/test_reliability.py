@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -22,10 +21,18 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import ROOT, count_frames, lightseg_cmd, make_video, need_shared, run_cli_process
+from .conftest import (
+    SENDER,
+    count_frames,
+    free_port,
+    lightseg_cmd,
+    make_video,
+    need_shared,
+    run_cli_process,
+    wait_for_receiver,
+)
 
 LIGHT = ["--model", "espnetv2-s0.5-cityscapes-512x256"]
-SENDER = [sys.executable, str(ROOT / "tests" / "tools" / "sender.py")]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -170,24 +177,19 @@ def test_interrupt_finalises_the_video(tmp_path: Path, sig: int, code: int) -> N
 
 # --- streams --------------------------------------------------------------------------------
 
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_stream_survives_a_restarted_sender(tmp_path: Path, proto: str) -> None:
     clip = make_video(tmp_path / "src.mp4", frames=50, size=(320, 192), fps=Fraction(25))
-    port = _free_port(socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
+    port = free_port(socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM)
     url = f"udp://127.0.0.1:{port}" if proto == "udp" else f"tcp://127.0.0.1:{port}?listen=1"
     run = subprocess.Popen([*lightseg_cmd(), "run", url, *LIGHT, "--timeout", "3", "--reconnect", "4", "--buffer",
                             "8", "--out", str(tmp_path / "o"), "--json"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    receiver = wait_for_receiver(run, port, proto)
     first = subprocess.run([*SENDER, str(clip), f"{proto}://127.0.0.1:{port}"], capture_output=True, timeout=120)
     assert first.returncode == 0
-    time.sleep(5.0)  # the outage: longer than --timeout, so the reader notices and reconnects
+    # the outage: the reader notices (end of stream / no data for --timeout) and opens a new socket
+    wait_for_receiver(run, port, proto, other_than=receiver)
     second = subprocess.run([*SENDER, str(clip), f"{proto}://127.0.0.1:{port}", "--connect-timeout", "30"],
                             capture_output=True, timeout=120)
     assert second.returncode == 0
@@ -202,7 +204,7 @@ def test_stream_survives_a_restarted_sender(tmp_path: Path, proto: str) -> None:
 
 
 def test_stream_that_never_opens_fails_in_bounded_time(tmp_path: Path) -> None:
-    port = _free_port(socket.SOCK_DGRAM)
+    port = free_port(socket.SOCK_DGRAM)
     t0 = time.monotonic()
     p = run_cli_process("run", f"udp://127.0.0.1:{port}", *LIGHT, "--timeout", "2", "--out", tmp_path / "o",
                         timeout=60)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,16 +14,9 @@ import pytest
 
 from lightseg_cli.metrics import ConfusionMatrix
 
-from .conftest import ROOT, count_frames, lightseg_cmd, make_video, need_shared
+from .conftest import SENDER, count_frames, free_port, lightseg_cmd, make_video, need_shared, wait_for_receiver
 
-SENDER = [sys.executable, str(ROOT / "tests" / "tools" / "sender.py")]
 LIGHT = ["--model", "espnetv2-s0.5-cityscapes-512x256"]
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_dashcam_video_overlay_and_masks(cli, tmp_path: Path) -> None:
@@ -127,7 +118,7 @@ def test_network_stream_from_a_sender_process(tmp_path: Path, proto: str) -> Non
     run = subprocess.Popen([*lightseg_cmd(), "run", url, *LIGHT, "--timeout", "5", "--reconnect", "0", "--buffer",
                             "4", "--out", str(tmp_path / "o"), "--json"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    wait_for_receiver(run, port, proto)
     sender = subprocess.run([*SENDER, str(clip), f"{proto}://127.0.0.1:{port}"], capture_output=True, text=True,
                             timeout=120)
     assert sender.returncode == 0, sender.stderr
