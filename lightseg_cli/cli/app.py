@@ -37,6 +37,7 @@ def _root(
 
 def _register() -> None:
     from . import bench as bench_cmd
+    from . import data as data_cmd
     from . import eval as eval_cmd
     from . import export as export_cmd
     from . import models as models_cmd
@@ -54,6 +55,7 @@ def _register() -> None:
     app.command("export")(export_cmd.export)
     app.add_typer(profiles_cmd.app, name="profiles")
     app.command("train")(train_cmd.train)
+    app.add_typer(data_cmd.app, name="data")
 
 
 _register()

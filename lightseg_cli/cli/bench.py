@@ -14,6 +14,7 @@ from .engine import build_segmenter, pipeline_cfg
 from .options import (
     BackendOpt,
     BatchOpt,
+    ClassesAsOpt,
     DeviceOpt,
     HalfOpt,
     JsonOpt,
@@ -31,6 +32,7 @@ def bench(
     source: SourceArg,
     model: ModelOpt,
     size: SizeOpt = None,
+    classes_as: ClassesAsOpt = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per timed run.")] = 100,
     repeat: Annotated[
         int, typer.Option("--repeat", min=1, help="Interleaved runs of each mode; medians are reported.")
@@ -56,6 +58,7 @@ def bench(
         workers=workers,
         threads=threads,
         backend=backend,
+        classes_as=classes_as,
         quiet=quiet or json_out,
     )
     opts = RunOptions(decoder=settings.decode, encoder=settings.encode, pipeline=pipeline_cfg(settings))

@@ -8,6 +8,7 @@ from ..infer.segmenter import Segmenter
 from ..pipeline.pipeline import PipelineCfg
 from ..profiles import Settings
 from ..zoo import get_cfg
+from ..zoo.classmap import classes_as as map_classes
 from . import console
 from .options import size_arg
 
@@ -24,6 +25,7 @@ def build_segmenter(
     threads: int | None = None,
     backend: str | None = None,
     exact_labels: bool = False,
+    classes_as: str | None = None,
     quiet: bool = False,
 ) -> tuple[Segmenter, Settings]:
     precision = None if half is None else ("fp16" if half else "fp32")
@@ -34,6 +36,8 @@ def build_segmenter(
             if not note.startswith("auto:"):
                 console.warn(note)
     cfg = get_cfg(model)
+    if classes_as:
+        cfg = map_classes(cfg, classes_as)
     net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:
         seg = Segmenter(cfg, size=net_size, device=settings.device, precision=settings.precision,

@@ -12,34 +12,45 @@ from rich.table import Table
 from ..evaluate import evaluate
 from . import console
 from .engine import build_segmenter
-from .options import DeviceOpt, JsonOpt, ModelOpt, ProfileOpt, QuietOpt, SizeOpt
+from .options import ClassesAsOpt, DeviceOpt, JsonOpt, ModelOpt, ProfileOpt, QuietOpt, SizeOpt
 
 
 def eval_(
     model: ModelOpt,
-    data: Annotated[Path, typer.Option("--data", help="List file of 'image label' pairs (relative to the list's "
-                                       "folder) or a folder with images/ and labels/.")],
+    data: Annotated[list[Path], typer.Option("--data", help="List file of 'image label' pairs (relative to the "
+                                             "list's folder) or a folder with images/ and labels/. Repeat to score "
+                                             "several sets side by side (e.g. val and a held-out sequence).")],
     size: SizeOpt = None,
+    classes_as: ClassesAsOpt = None,
     device: DeviceOpt = None,
     profile: ProfileOpt = "auto",
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Mean IoU and per-class IoU of a model over a labelled set (labels outside its classes ignored)."""
-    seg, _ = build_segmenter(model, profile=profile, size=size, device=device, quiet=quiet or json_out)
-    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    """Mean IoU and per-class IoU of a model over labelled sets (labels outside its classes ignored)."""
+    seg, _ = build_segmenter(model, profile=profile, size=size, device=device, classes_as=classes_as,
+                             quiet=quiet or json_out)
+    results = []
+    with Progress(TextColumn("eval {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console.stderr, disable=quiet or not console.interactive()) as progress:
-        task = progress.add_task("eval", total=None)
-        result = evaluate(seg, data, lambda done, total: progress.update(task, completed=done, total=total))
+        for d in data:
+            task = progress.add_task(d.name, total=None)
+            results.append(evaluate(seg, d, lambda done, total, t=task: progress.update(t, completed=done,
+                                                                                           total=total)))
     if json_out:
-        console.print_json(result.to_json())
+        docs = [r.to_json() for r in results]
+        console.print_json(docs[0] if len(docs) == 1 else {"model": seg.name, "results": docs})
         return
-    table = Table(title=f"{result.model} on {data} ({result.images} images at {result.size[0]}x{result.size[1]})")
+    first = results[0]
+    table = Table(title=f"{first.model} at {first.size[0]}x{first.size[1]}")
     table.add_column("class")
-    table.add_column("IoU", justify="right")
-    for name, iou in result.per_class.items():
-        table.add_row(name, "-" if iou is None else f"{iou * 100:.2f}")
-    table.add_row("[bold]mean[/bold]", f"[bold]{result.miou * 100:.2f}[/bold]")
+    for r in results:
+        table.add_column(f"{Path(r.data).name} ({r.images})", justify="right")
+    for name in first.per_class:
+        table.add_row(name, *("-" if r.per_class[name] is None else f"{r.per_class[name] * 100:.2f}"
+                              for r in results))
+    table.add_row("[bold]mean[/bold]", *(f"[bold]{r.miou * 100:.2f}[/bold]" for r in results))
     console.stdout.print(table)
-    console.stdout.print(f"mIoU {result.miou * 100:.2f}  pixel accuracy {result.pixel_accuracy * 100:.2f}",
-                         highlight=False)
+    for r in results:
+        console.stdout.print(f"{r.data}: mIoU {r.miou * 100:.2f}  pixel accuracy {r.pixel_accuracy * 100:.2f}",
+                             highlight=False)

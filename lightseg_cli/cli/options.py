@@ -20,6 +20,11 @@ DeviceOpt = Annotated[
     str | None,
     typer.Option("--device", help="cpu, cuda, cuda:N (default: from the profile; cuda when available)."),
 ]
+ClassesAsOpt = Annotated[
+    str | None,
+    typer.Option("--classes-as", help="Predict another label space through a class map, e.g. "
+                 "--model espnetv2-s2.0-cityscapes --classes-as camvid (Cityscapes classes summed into CamVid's)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output on stderr.")]
 

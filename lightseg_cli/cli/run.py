@@ -17,6 +17,7 @@ from .live import Progress
 from .options import (
     BackendOpt,
     BatchOpt,
+    ClassesAsOpt,
     DeviceOpt,
     HalfOpt,
     JsonOpt,
@@ -116,6 +117,7 @@ def run(
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality of the overlay video.")] = 23,
     preset: Annotated[str, typer.Option("--preset", help="x264 speed preset: ultrafast ... veryslow.")] = "superfast",
     size: SizeOpt = None,
+    classes_as: ClassesAsOpt = None,
     profile: ProfileOpt = "auto",
     device: DeviceOpt = None,
     half: HalfOpt = None,
@@ -143,6 +145,7 @@ def run(
         threads=threads,
         backend=backend,
         exact_labels=exact_labels,
+        classes_as=classes_as,
         quiet=quiet,
     )
     opts = RunOptions(

@@ -51,6 +51,9 @@ def train(
     loss: Annotated[str, typer.Option(help="ohem, weighted (ENet class weights) or ce.")] = "ohem",
     num_classes: Annotated[int | None, typer.Option(help="Classes in the labels (default: the model's).")] = None,
     class_names: Annotated[str | None, typer.Option(help="Comma-separated class names.")] = None,
+    classes_as: Annotated[str | None, typer.Option(
+        "--classes-as", help="Fine-tune in another label space through a class map (nothing re-initialised), "
+        "e.g. --model espnetv2-s2.0-cityscapes --classes-as camvid.")] = None,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N epochs.")] = 5,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue exactly from a last.pth.")] = None,
     scratch: Annotated[bool, typer.Option("--scratch", help="Do not start from the zoo weights.")] = False,
@@ -94,6 +97,7 @@ def train(
         loss=loss,
         num_classes=num_classes,
         class_names=class_names.split(",") if class_names else None,
+        classes_as=classes_as,
         pretrained=not scratch,
         val_every=val_every,
         device=device,

@@ -31,6 +31,7 @@ from ..evaluate import evaluate
 from ..infer.segmenter import Segmenter, resolve_device
 from ..zoo import ModelCfg, get_cfg
 from ..zoo import weights as weight_store
+from ..zoo.classmap import classes_as, weight_module
 from ..zoo.pretrained import Dataset
 from ..zoo.registry import build_model
 from .augment import AugmentCfg, augment
@@ -58,6 +59,7 @@ class TrainCfg:
     ignore_index: int = 255
     num_classes: int | None = None
     class_names: list[str] | None = None
+    classes_as: str | None = None  # fine-tune through the class map from the model's label space to this one
     pretrained: bool = True
     init: str | None = None  # start from this checkpoint's weights (new optimiser and schedule)
     teacher: str | None = None  # zoo model whose logits on the training images are distilled
@@ -153,10 +155,11 @@ def _set_rng_state(rng: dict) -> None:
     torch.set_rng_state(rng["torch"])
 
 
-def checkpoint_meta(cfg: ModelCfg, size: tuple[int, int]) -> dict:
-    """What a checkpoint needs to be run as a model: base architecture and label space."""
+def checkpoint_meta(cfg: ModelCfg, size: tuple[int, int], base: str | None = None) -> dict:
+    """What a checkpoint needs to be run as a model: base architecture, label space, class map."""
     return {
-        "base": cfg.name,
+        "base": base or cfg.name,
+        "class_map": cfg.class_map,
         "arch": cfg.arch,
         "arch_args": cfg.arch_args,
         "classes": list(cfg.dataset.classes),
@@ -184,20 +187,25 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.out = Path(cfg.out)
 
-        base = get_cfg(cfg.model)
+        zoo = get_cfg(cfg.model)
+        base = classes_as(zoo, cfg.classes_as) if cfg.classes_as else zoo
+        if base.class_map and (cfg.num_classes or cfg.class_names):
+            raise UsageError("--classes-as sets the classes; do not combine it with --num-classes/--class-names")
+        self.base_name = zoo.name
         dataset = _train_dataset(cfg, base)
         self.input_size = cfg.input_size or cfg.size
         self.model_cfg = replace(base, name=f"{base.name}", dataset=dataset, input_size=self.input_size)
         self.model = build_model(self.model_cfg)
+        self.net = weight_module(self.model)  # what checkpoints store (a mapped model's inner network)
         if cfg.pretrained and base.arch != "lpsnet":
             try:
-                n, total = _partial_load(self.model, weight_store.load_state_dict(base))
+                n, total = _partial_load(self.net, weight_store.load_state_dict(base))
                 self.log(f"initialised {n}/{total} tensors from {base.name}'s weights")
             except Exception as e:  # no weights available: train from scratch, say so
                 self.log(f"training {base.name} from scratch ({e})")
         if cfg.init:
             ck = torch.load(cfg.init, map_location="cpu", weights_only=True)
-            n, total = _partial_load(self.model, ck.get("state_dict") or ck.get("model") or ck)
+            n, total = _partial_load(self.net, ck.get("state_dict") or ck.get("model") or ck)
             if n == 0:
                 raise UsageError(f"--init {cfg.init}: no weights fit {base.name}")
             self.log(f"initialised {n}/{total} tensors from {cfg.init}")
@@ -279,7 +287,7 @@ class Trainer:
 
     def resume(self, path: str | Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(ck["model"])
+        self.net.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         if "scaler" in ck:
             self.scaler.load_state_dict(ck["scaler"])
@@ -290,8 +298,9 @@ class Trainer:
         self.log(f"resumed from {path} at epoch {self.epoch}")
 
     def _save(self, name: str, full: bool, val_miou: float | None = None) -> None:
-        meta = checkpoint_meta(self.model_cfg, self.input_size) | {"epoch": self.epoch, "val_miou": val_miou}
-        obj: dict[str, Any] = {"state_dict": self.model.state_dict(), "meta": meta}
+        meta = checkpoint_meta(self.model_cfg, self.input_size, self.base_name) | {
+            "epoch": self.epoch, "val_miou": val_miou}
+        obj: dict[str, Any] = {"state_dict": self.net.state_dict(), "meta": meta}
         if full:
             obj |= {
                 "model": obj.pop("state_dict"),

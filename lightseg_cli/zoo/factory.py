@@ -7,6 +7,7 @@ from torch import nn
 
 from ..models.layers import fuse_for_inference
 from . import weights as weight_store
+from .classmap import weight_module
 from .pretrained import ModelCfg
 from .registry import build_model, get_cfg
 
@@ -38,7 +39,7 @@ def create_model(
     cfg = name if isinstance(name, ModelCfg) else get_cfg(name)
     model = build_model(cfg)
     if pretrained:
-        model.load_state_dict(weight_store.load_state_dict(cfg), strict=True)
+        weight_module(model).load_state_dict(weight_store.load_state_dict(cfg), strict=True)
     model.eval()
     if fold_bn:
         fuse_for_inference(model)

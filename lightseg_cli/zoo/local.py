@@ -41,4 +41,4 @@ def cfg_from_checkpoint(path: str | Path) -> ModelCfg:
     size = tuple(meta.get("size") or base.input_size)
     return replace(base, name=p.stem if p.stem not in ("best", "last") else f"{p.parent.name}/{p.stem}",
                    dataset=ds, input_size=size, weights=str(p.resolve()),  # type: ignore[arg-type]
-                   arch_args=dict(meta.get("arch_args", base.arch_args)))
+                   arch_args=dict(meta.get("arch_args", base.arch_args)), class_map=meta.get("class_map"))

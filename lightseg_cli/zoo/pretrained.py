@@ -63,6 +63,7 @@ class ModelCfg:
     description: str = ""
     paper: str = ""
     aliases: tuple[str, ...] = field(default=())
+    class_map: str | None = None  # "source:target": the network predicts source classes, mapped (zoo/classmap.py)
 
     @property
     def num_classes(self) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from .classmap import ClassMapped, get_class_map, source_cfg
 from .pretrained import ModelCfg
 
 ArchBuilder = Callable[[ModelCfg], nn.Module]
@@ -86,9 +87,12 @@ def list_models(pattern: str = "*") -> list[ModelCfg]:
 
 
 def build_model(cfg: ModelCfg) -> nn.Module:
-    """An untrained network of the entry's architecture and configuration."""
+    """An untrained network of the entry's architecture and configuration (followed by its class
+    map, if it has one)."""
     try:
         builder = _ARCHS[cfg.arch]
     except KeyError:
         raise UnknownModelError(f"model {cfg.name!r}: unknown architecture {cfg.arch!r}") from None
+    if cfg.class_map:
+        return ClassMapped(builder(source_cfg(cfg)), get_class_map(cfg.class_map))
     return builder(cfg)
