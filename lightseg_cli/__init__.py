@@ -3,12 +3,12 @@ network streams and image folders.
 
 Python API (everything the CLI does is callable from here)::
 
-    from lightseg_cli import Segmenter, create_model, list_models
+    from lightseg_cli import Segmenter, build_segmenter, create_model, list_models
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .infer.build import build_segmenter
+from .infer.segmenter import Segmenter
+from .zoo import create_model, get_cfg, list_models
 
-from .infer.segmenter import Segmenter  # noqa: E402
-from .zoo import create_model, get_cfg, list_models  # noqa: E402
-
-__all__ = ["Segmenter", "__version__", "create_model", "get_cfg", "list_models"]
+__all__ = ["Segmenter", "__version__", "build_segmenter", "create_model", "get_cfg", "list_models"]

@@ -7,6 +7,8 @@ Exit codes (documented in the README): 0 ok, 1 partial (some inputs failed), 2 u
 
 from __future__ import annotations
 
+from pathlib import Path
+
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
@@ -41,3 +43,12 @@ class OutputError(LightsegError):
 
 class DataError(LightsegError):
     """A labelled data set (list file or images/labels folder) is malformed."""
+
+
+class ImageError(DataError):
+    """An image file is missing, empty or cannot be decoded; ``reason`` says which."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason

@@ -10,8 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data.labelled import load_samples, read_label, read_rgb
+from .data.labelled import load_samples, read_label
 from .infer.segmenter import Segmenter
+from .io.images import read_rgb
 from .metrics import ConfusionMatrix
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from .errors import UsageError
+from .types import parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -222,8 +223,6 @@ def resolve(name: str | None = "auto", **overrides: Any) -> Settings:
 def size_for(s: Settings, arch: str, dataset: str) -> tuple[int, int] | None:
     """The profile's default network size for a model, if it sets one. Keys are matched from the
     most specific: ``<arch>-<dataset>`` (``espnetv2-cityscapes``), then ``<arch>``."""
-    from .infer.segmenter import parse_size
-
     family = arch.split("-")[0]
     for key in (f"{arch}-{dataset}", f"{family}-{dataset}", arch, family):
         if key in s.sizes:

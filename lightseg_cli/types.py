@@ -1,4 +1,5 @@
-"""Values that cross threads: frozen descriptions of a source and of one decoded frame."""
+"""Values that cross threads (frozen descriptions of a source and of one decoded frame), and the
+one parser of ``WIDTHxHEIGHT`` sizes."""
 
 from __future__ import annotations
 
@@ -81,3 +82,14 @@ class Result:
     frame: Frame
     labels: np.ndarray  # HxW uint8 class ids
     overlay: np.ndarray | None = None  # uint8 RGB
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1024x512"`` -> ``(1024, 512)``; raises ValueError with a readable message."""
+    try:
+        w, h = (int(v) for v in text.lower().replace(" ", "").split("x"))
+    except ValueError:
+        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1024x512") from None
+    if w < 16 or h < 16 or w > 8192 or h > 8192:
+        raise ValueError(f"size {text!r} is outside 16..8192 pixels per side")
+    return w, h

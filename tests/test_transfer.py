@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from lightseg_cli.data.labelled import Sample, load_samples, read_rgb
+from lightseg_cli.data.labelled import Sample, load_samples
 from lightseg_cli.data.splits import sequence_of, sequences, split_by_sequence, write_list
 from lightseg_cli.errors import DataError, UsageError
 from lightseg_cli.infer.segmenter import Segmenter
+from lightseg_cli.io.images import read_rgb
 from lightseg_cli.train.trainer import TrainCfg, Trainer
 from lightseg_cli.zoo import get_cfg
 from lightseg_cli.zoo.classmap import classes_as, get_class_map

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
+
+from lightseg_cli.io import atomic
+from lightseg_cli.zoo import get_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +24,6 @@ def main() -> None:
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("model", help="zoo name the weights are for, e.g. lpsnet-m-camvid")
     a = ap.parse_args()
-    from lightseg_cli.zoo import get_cfg
-
     cfg = get_cfg(a.model)
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=True)
     sd = ck.get("state_dict") or ck["model"]
@@ -34,15 +34,14 @@ def main() -> None:
             for k, v in sd.items()}
     dest = ROOT / "weights" / cfg.weights
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".part")
-    torch.save({"state_dict": half, "meta": meta}, tmp)
-    os.replace(tmp, dest)
+    with atomic.replacing(dest) as tmp:
+        torch.save({"state_dict": half, "meta": meta}, tmp)
     sha = hashlib.sha256(dest.read_bytes()).hexdigest()
     manifest_path = ROOT / "weights" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["files"][cfg.weights] = {"sha256": sha, "url": None, "license": "MIT (lightseg)",
                                       "source": "trained by lightseg on CamVid train, see weights/README.md"}
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    atomic.write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     print(json.dumps({"file": str(dest), "bytes": dest.stat().st_size, "sha256": sha, "epoch": meta.get("epoch"),
                       "val_miou": meta.get("val_miou")}, indent=1))
 

@@ -7,8 +7,19 @@ import sys
 
 import typer
 
-from ..errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, LightsegError
+from .._version import __version__
+from ..errors import EXIT_FAILED, EXIT_SIGINT, LightsegError
+from ..tuning import tune_allocator
+from . import bench as bench_cmd
 from . import console
+from . import data as data_cmd
+from . import eval as eval_cmd
+from . import export as export_cmd
+from . import models as models_cmd
+from . import profiles as profiles_cmd
+from . import run as run_cmd
+from . import train as train_cmd
+from . import weights as weights_cmd
 
 app = typer.Typer(
     name="lightseg",
@@ -22,8 +33,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
-
         console.stdout.print(f"lightseg {__version__}")
         raise typer.Exit()
 
@@ -36,16 +45,6 @@ def _root(
 
 
 def _register() -> None:
-    from . import bench as bench_cmd
-    from . import data as data_cmd
-    from . import eval as eval_cmd
-    from . import export as export_cmd
-    from . import models as models_cmd
-    from . import profiles as profiles_cmd
-    from . import run as run_cmd
-    from . import train as train_cmd
-    from . import weights as weights_cmd
-
     app.command("run")(run_cmd.run)
     app.command("probe")(run_cmd.probe)
     app.command("models")(models_cmd.models)
@@ -70,9 +69,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Typer/Click handle usage errors themselves (exit 2); lightseg's own errors carry their exit code.
     """
-    from ..tuning import tune_allocator
-    from ..zoo.registry import UnknownModelError
-
     tune_allocator()
     hint = "" if _debug() else " (LIGHTSEG_DEBUG=1 for details)"
     try:
@@ -88,9 +84,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         console.error(str(e))
         return e.exit_code
-    except UnknownModelError as e:
-        console.error(str(e))
-        return EXIT_USAGE
     except Exception as e:  # a bug, not a user mistake: still one line unless debugging
         if _debug():
             raise

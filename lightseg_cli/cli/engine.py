@@ -1,16 +1,19 @@
-"""Turns the shared engine options (profile, device, precision, backend, size) into a Segmenter."""
+"""CLI glue for the shared engine options: ``--size``/``--half`` parsing and profile notes on stderr
+around the library's ``build_segmenter``, and the pipeline part of a profile."""
 
 from __future__ import annotations
 
-from .. import profiles
-from ..errors import UsageError
+from ..infer import build
 from ..infer.segmenter import Segmenter
 from ..pipeline.pipeline import PipelineCfg
 from ..profiles import Settings
-from ..zoo import get_cfg
-from ..zoo.classmap import classes_as as map_classes
 from . import console
 from .options import size_arg
+
+
+def _warn_note(note: str) -> None:
+    if not note.startswith("auto:"):
+        console.warn(note)
 
 
 def build_segmenter(
@@ -28,23 +31,13 @@ def build_segmenter(
     classes_as: str | None = None,
     quiet: bool = False,
 ) -> tuple[Segmenter, Settings]:
-    precision = None if half is None else ("fp16" if half else "fp32")
-    settings = profiles.resolve(profile, device=device, precision=precision, batch=batch, backend=backend,
-                                workers=workers, threads=threads)
-    if not quiet:
-        for note in settings.notes:
-            if not note.startswith("auto:"):
-                console.warn(note)
-    cfg = get_cfg(model)
-    if classes_as:
-        cfg = map_classes(cfg, classes_as)
-    net_size = size_arg(size) or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
-    try:
-        seg = Segmenter(cfg, size=net_size, device=settings.device, precision=settings.precision,
-                        backend=settings.backend, exact_labels=exact_labels)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    return seg, settings
+    """:func:`lightseg_cli.infer.build.build_segmenter` from command-line values."""
+    return build.build_segmenter(
+        model, profile=profile, size=size_arg(size), device=device,
+        precision=None if half is None else ("fp16" if half else "fp32"), batch=batch, workers=workers,
+        threads=threads, backend=backend, exact_labels=exact_labels, classes_as=classes_as,
+        on_note=None if quiet else _warn_note,
+    )
 
 
 def pipeline_cfg(settings: Settings, *, stride: int = 1, buffer: int = 2, max_frames: int | None = None) -> PipelineCfg:

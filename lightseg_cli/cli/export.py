@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..export import export as do_export
+from ..infer.export import export as do_export
 from . import console
 from .options import JsonOpt, ModelOpt, SizeOpt, size_arg
 

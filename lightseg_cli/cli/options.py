@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..infer.segmenter import parse_size
+from ..types import parse_size
 
 ModelOpt = Annotated[
     str,

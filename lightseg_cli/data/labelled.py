@@ -6,7 +6,8 @@ Two layouts are accepted:
   format: ``train/0001TP_006690.png trainannot/0001TP_006690.png``);
 * a folder with ``images/`` and ``labels/`` whose files are paired by stem.
 
-Labels are single-channel images whose pixel values are class ids.
+Labels are single-channel images whose pixel values are class ids; images are read with the
+package's one image reader (``io.images.read_rgb``).
 """
 
 from __future__ import annotations
@@ -26,14 +27,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 class Sample:
     image: Path
     label: Path
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB; raises DataError naming the file when unreadable."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(f"{path}: cannot read as an image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def read_label(path: Path) -> np.ndarray:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import DataError
+from ..io import atomic
 from .labelled import Sample
 
 
@@ -46,7 +47,5 @@ def write_list(samples: Iterable[Sample], path: Path) -> Path:
     base = path.parent.resolve()
     lines = [f"{os.path.relpath(s.image.resolve(), base)} {os.path.relpath(s.label.resolve(), base)}"
              for s in samples]
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
     return path

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +18,11 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from .._version import __version__
+from ..io.cache import cache_dir
+from ..zoo import weights as store
 from ..zoo.pretrained import ModelCfg
+from .export import build_tensorrt, export_onnx, ort_session
 
 
 class Backend(Protocol):
@@ -48,8 +53,6 @@ class OnnxRuntimeBackend:
 
     def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
                  dtype: torch.dtype) -> None:
-        from ..export import export_onnx, ort_session
-
         self.device = device
         path = _onnx_cache_path(cfg, size)
         if not path.is_file():
@@ -74,8 +77,6 @@ class TensorRTBackend:
     def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
                  dtype: torch.dtype) -> None:
         import tensorrt as trt  # type: ignore[import-not-found]
-
-        from ..export import build_tensorrt, export_onnx
 
         if device.type != "cuda":
             raise ValueError("the tensorrt backend needs a CUDA device")
@@ -107,15 +108,10 @@ class TensorRTBackend:
 
 
 def _onnx_cache_path(cfg: ModelCfg, size: tuple[int, int]) -> Path:
-    import hashlib
-
-    from .. import __version__
-    from ..zoo import weights as store
-
     st = store.status_of(cfg)
     ident = f"{__version__}|{cfg.name}|{cfg.arch_args}|{size}|{st.file.sha256 if st else ''}|{torch.__version__}"
     key = hashlib.sha256(ident.encode()).hexdigest()[:16]
-    return store.cache_dir().parent / "onnx" / f"{cfg.name.replace('/', '_')}_{size[0]}x{size[1]}_{key}.onnx"
+    return cache_dir("onnx") / f"{cfg.name.replace('/', '_')}_{size[0]}x{size[1]}_{key}.onnx"
 
 
 BackendFactory = Callable[[nn.Module, ModelCfg, tuple[int, int], torch.device, torch.dtype], Backend]

@@ -38,12 +38,16 @@ class Normalizer:
         y = F.interpolate(x.float(), size=self.size_hw, mode="bilinear", antialias=True, align_corners=False)
         return y.round_().clamp_(0, 255)
 
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, h, w)`` normalised, in the spec's channel order."""
-        x = self.resize(frames.permute(0, 3, 1, 2))
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Float RGB ``(N, 3, h, w)`` at the network size, 0..255 -> normalised, in the spec's
+        channel order (training feeds its augmented crops through here too)."""
         if self.spec.order == "bgr":
             x = x.flip(1)
         return (x * self.scale + self.shift).to(self.dtype)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, h, w)`` normalised, in the spec's channel order."""
+        return self.normalize(self.resize(frames.permute(0, 3, 1, 2)))
 
 
 def fit_size(size: tuple[int, int], divisor: int) -> tuple[int, int]:

@@ -81,17 +81,6 @@ def resized_argmax(logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tenso
                           _source_positions(w, out_hw[1], False, dev))
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"1024x512"`` -> ``(1024, 512)``; raises ValueError with a readable message."""
-    try:
-        w, h = (int(v) for v in text.lower().replace(" ", "").split("x"))
-    except ValueError:
-        raise ValueError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 1024x512") from None
-    if w < 16 or h < 16 or w > 8192 or h > 8192:
-        raise ValueError(f"size {text!r} is outside 16..8192 pixels per side")
-    return w, h
-
-
 def resolve_device(device: str | None) -> torch.device:
     """``None``/``"auto"`` -> cuda when available, else cpu."""
     if device in (None, "", "auto"):

@@ -1,3 +1,2 @@
-"""Network definitions (ESPNet, ESPNetv2, LPS-Net) and their zoo entries."""
-
-from . import zoo_entries as _zoo_entries  # noqa: F401  (registers the zoo)
+"""Network definitions (ESPNet, ESPNetv2, LPS-Net) as plain ``nn.Module``s; they know nothing of the
+zoo, which names them, with their weights and label spaces, in ``zoo/entries.py``."""

@@ -1,7 +1,7 @@
 """Where results are written: masks, overlays, videos, per-frame statistics, a window.
 
 Every sink takes ``Result`` objects in frame order through ``write`` and returns the files it
-finalised from ``close``. Files are written atomically (``atomic.py``); ``close`` is always called,
+finalised from ``close``. Files are written atomically (``io/atomic.py``); ``close`` is always called,
 also after errors and interrupts, so videos are finalised and playable.
 """
 
@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from ..errors import OutputError, UsageError
+from ..io import atomic
 from ..types import Result, SourceInfo
-from . import atomic
 from .video import VideoWriter
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import OutputError
-from . import atomic
+from ..io import atomic
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
-
+from ..errors import ImageError
+from ..io.images import read_rgb
 from ..types import Frame, Skipped, SourceInfo, SourceReport
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
@@ -27,17 +26,6 @@ def _unique_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def read_image(path: Path) -> np.ndarray:
-    """HxWx3 uint8 RGB, or ValueError saying why not (decodes from bytes so odd names work)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
-        raise ValueError("empty file")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError("not a readable image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 class ImageSource:
     """Frames from a list of image files."""
 
@@ -46,7 +34,7 @@ class ImageSource:
         self.names = _unique_names(paths)
         size = None
         if single:
-            h, w = read_image(paths[0]).shape[:2]
+            h, w = read_rgb(paths[0]).shape[:2]
             size = (w, h)
         self.info = SourceInfo(
             kind="image" if single else "images",
@@ -65,9 +53,9 @@ class ImageSource:
             if self._closed:
                 return
             try:
-                image = read_image(path)
-            except (ValueError, OSError) as e:
-                item = Skipped(str(path), str(e) if not isinstance(e, OSError) else e.strerror or str(e), i)
+                image = read_rgb(path)
+            except ImageError as e:
+                item = Skipped(str(path), e.reason, i)
                 self.report.skipped.append(item)
                 yield item
                 continue

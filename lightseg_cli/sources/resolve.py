@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import SourceError
+from ..errors import ImageError, SourceError
 from ..types import SourceKind
 from .base import FrameSource, natural_key, redact
 from .camera import CameraSource
@@ -132,8 +132,8 @@ def open_source(
     if kind == "image":
         try:
             return ImageSource([p], spec, name, single=True)
-        except (ValueError, OSError) as e:
-            raise SourceError(f"{spec}: {e}") from None
+        except ImageError as e:
+            raise SourceError(f"{spec}: {e.reason}") from None
     if decoder == "opencv-gstreamer":
         return GStreamerSource(p, name)
     return AVSource(p, "video", name, hwaccel=_hw(decoder))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -25,10 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.labelled import load_samples, read_label, read_rgb
+from ..data.labelled import load_samples, read_label
 from ..errors import UsageError
 from ..evaluate import evaluate
+from ..infer.preprocess import Normalizer
 from ..infer.segmenter import Segmenter, resolve_device
+from ..io import atomic
+from ..io.images import read_rgb
 from ..zoo import ModelCfg, get_cfg
 from ..zoo import weights as weight_store
 from ..zoo.classmap import classes_as, weight_module
@@ -132,12 +134,6 @@ def _partial_load(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tup
     return len(keep), len(own)
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _rng_state() -> dict:
     """RNG states as tensors and plain data, so checkpoints load with ``weights_only=True``."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -229,9 +225,8 @@ class Trainer:
             raise UsageError(f"unknown optimizer {cfg.optimizer!r}: use adamw or sgd")
         self.amp = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        mean = torch.tensor(base.preprocess.mean, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(base.preprocess.std, device=self.device).view(1, 3, 1, 1)
-        self.norm = (mean, std, base.preprocess.order == "bgr")
+        # Crops are already at the network size: only the normalisation of inference is applied.
+        self.norm = Normalizer(base.preprocess, cfg.size, self.device, torch.float32)
         self.steps_per_epoch = max(1, len(self.images) // cfg.batch)
         self.epoch = 0
         self.best = -1.0
@@ -275,10 +270,7 @@ class Trainer:
             labs.append(lb)
             softs.append(sf)
         x = torch.from_numpy(np.stack(imgs)).to(self.device).permute(0, 3, 1, 2)
-        mean, std, bgr = self.norm
-        if bgr:
-            x = x.flip(1)
-        x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+        x = self.norm.normalize(x).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(np.stack(labs)).to(self.device).long()
         soft = None
         if self.soft is not None:
@@ -311,7 +303,8 @@ class Trainer:
                 "rng": _rng_state(),
                 "train_cfg": asdict(self.cfg),
             }
-        _atomic_save(obj, self.out / name)
+        with atomic.replacing(self.out / name) as tmp:
+            torch.save(obj, tmp)
 
     def validate(self) -> float:
         self.model.eval()
@@ -325,7 +318,7 @@ class Trainer:
         schedule still spans ``cfg.epochs``); returns the best validation mIoU (NaN without --val)."""
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "train_cfg.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
+        atomic.write_text(self.out / "train_cfg.json", json.dumps(asdict(cfg), indent=1, default=str))
         total = cfg.epochs * self.steps_per_epoch
         warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
         self.model.train()

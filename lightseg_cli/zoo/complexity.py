@@ -7,19 +7,20 @@ size, batch 1. Results are cached in the user cache, keyed by lightseg version a
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .._version import __version__
+from ..io import atomic
+from ..io.cache import cache_dir
 from .pretrained import ModelCfg
 from .registry import build_model
 
 
 def _cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lightseg" / "complexity.json"
+    return cache_dir("complexity.json")
 
 
 def measure(cfg: ModelCfg, size: tuple[int, int] | None = None) -> tuple[int, float]:
@@ -37,8 +38,6 @@ def measure(cfg: ModelCfg, size: tuple[int, int] | None = None) -> tuple[int, fl
 
 def complexity(cfgs: list[ModelCfg]) -> dict[str, tuple[int, float]]:
     """Cached :func:`measure` for several models at their native sizes."""
-    from .. import __version__
-
     path = _cache_file()
     try:
         cache = json.loads(path.read_text())
@@ -56,9 +55,7 @@ def complexity(cfgs: list[ModelCfg]) -> dict[str, tuple[int, float]]:
     if changed:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            tmp.write_text(json.dumps(cache))
-            os.replace(tmp, path)
+            atomic.write_text(path, json.dumps(cache))
         except OSError:
             pass  # a read-only home only costs recomputation
     return {c.name: tuple(rows[f"{c.name}@{c.input_size[0]}x{c.input_size[1]}"]) for c in cfgs}  # type: ignore[misc]

@@ -8,8 +8,9 @@ from torch import nn
 from ..models.layers import fuse_for_inference
 from . import weights as weight_store
 from .classmap import weight_module
+from .local import get_cfg
 from .pretrained import ModelCfg
-from .registry import build_model, get_cfg
+from .registry import build_model
 
 
 def create_model(

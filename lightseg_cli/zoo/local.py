@@ -1,4 +1,5 @@
-"""Checkpoints written by ``lightseg train`` used as models: ``--model runs/x/best.pth``.
+"""Model lookup by name or file: ``get_cfg`` takes a zoo name or a checkpoint written by
+``lightseg train`` (``--model runs/x/best.pth``).
 
 The checkpoint's ``meta`` block names the base architecture and the label space; the file is
 loaded with ``weights_only=True`` (tensors and plain data only, nothing executed).
@@ -13,7 +14,14 @@ import torch
 
 from ..errors import WeightsError
 from .pretrained import Dataset, ModelCfg
-from .registry import get_cfg
+from .registry import zoo_entry
+
+
+def get_cfg(name: str) -> ModelCfg:
+    """The zoo entry for a (possibly short) model name, or the config of a trained checkpoint file."""
+    if is_checkpoint_path(name):
+        return cfg_from_checkpoint(name)
+    return zoo_entry(name)
 
 
 def is_checkpoint_path(name: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ..errors import UsageError
 from .classmap import ClassMapped, get_class_map, source_cfg
 from .pretrained import ModelCfg
 
@@ -23,8 +24,9 @@ _ARCHS: dict[str, ArchBuilder] = {}
 _MODELS: dict[str, ModelCfg] = {}
 
 
-class UnknownModelError(ValueError):
-    """A model name that is not in the zoo, or matches several entries."""
+class UnknownModelError(UsageError, ValueError):
+    """A model name that is not in the zoo, or matches several entries (a usage error, exit 2; still a
+    ValueError for callers that caught it as one)."""
 
 
 def register_arch(name: str) -> Callable[[ArchBuilder], ArchBuilder]:
@@ -72,12 +74,8 @@ def resolve_name(name: str) -> str:
     raise UnknownModelError(f"unknown model {name!r}{hint} (see `lightseg models`)")
 
 
-def get_cfg(name: str) -> ModelCfg:
-    """The zoo entry for a (possibly short) model name, or the config of a trained checkpoint file."""
-    from .local import cfg_from_checkpoint, is_checkpoint_path
-
-    if is_checkpoint_path(name):
-        return cfg_from_checkpoint(name)
+def zoo_entry(name: str) -> ModelCfg:
+    """The zoo entry for a (possibly short) model name (``get_cfg`` also accepts checkpoint files)."""
     return _MODELS[resolve_name(name)]
 
 

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,6 +28,8 @@ from typing import Any
 import torch
 
 from ..errors import WeightsError
+from ..io import atomic
+from ..io.cache import cache_dir as user_cache
 from .pretrained import ModelCfg
 
 ProgressFn = Callable[[int, int | None], None]
@@ -57,8 +58,7 @@ def package_weights_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lightseg" / "weights"
+    return user_cache("weights")
 
 
 def roots() -> list[tuple[str, Path]]:
@@ -177,17 +177,11 @@ def load_state_dict(cfg: ModelCfg) -> dict[str, torch.Tensor]:
 def _atomic_copy_into_cache(relpath: str, write: Callable[[Path], None], sha256: str) -> Path:
     dest = cache_dir() / relpath
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        got = sha256_of(tmp_path)
+    with atomic.replacing(dest, unique=True) as tmp:
+        write(tmp)
+        got = sha256_of(tmp)
         if got != sha256:
             raise WeightsError(f"{relpath}: sha256 {got[:12]}... does not match the manifest ({sha256[:12]}...)")
-        os.replace(tmp_path, dest)
-    finally:
-        tmp_path.unlink(missing_ok=True)
     return dest
 
 

@@ -1,4 +1,5 @@
 """The zoo's entries: which network, weights, label space and preprocessing each model name means.
+Importing this module registers them (``zoo/__init__`` does).
 
 The authors' preprocessing is reproduced exactly (see ``Preprocess``): ESPNet was trained on
 OpenCV BGR images standardised with per-dataset statistics and divided by 255 afterwards;
@@ -7,13 +8,13 @@ ESPNetv2 on RGB images with ImageNet statistics, resized with PIL's antialiased 
 
 from __future__ import annotations
 
-from ..zoo.datasets import CAMVID, CAMVID11, CITYSCAPES, VOC
-from ..zoo.pretrained import ModelCfg, Preprocess
-from ..zoo.registry import register_arch, register_model
-from .espnet import ESPNet, ESPNetC
-from .espnetv2 import ESPNetv2Seg
-from .lpsnet import CONFIGS as LPS_CONFIGS
-from .lpsnet import LPSNet
+from ..models.espnet import ESPNet, ESPNetC
+from ..models.espnetv2 import ESPNetv2Seg
+from ..models.lpsnet import CONFIGS as LPS_CONFIGS
+from ..models.lpsnet import LPSNet
+from .datasets import CAMVID, CAMVID11, CITYSCAPES, VOC
+from .pretrained import ModelCfg, Preprocess
+from .registry import register_arch, register_model
 
 # ESPNet: BGR, (p - mean) / std / 255 -> std in pixel units is std * 255.
 _ESPNET_CITY = Preprocess(

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import LightsegError, UsageError
-from .infer.preprocess import Normalizer, fit_size
-from .zoo import create_model
-from .zoo.pretrained import ModelCfg
+from ..errors import LightsegError, UsageError
+from ..io import atomic
+from ..io.images import read_rgb
+from ..zoo import create_model
+from ..zoo.pretrained import ModelCfg
+from .preprocess import Normalizer, fit_size
 
 OPSET = 17
 
@@ -63,23 +65,22 @@ def export_onnx(
     net = net.eval().float()
     axes = {"input": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}} \
         if dynamic else None
-    tmp = out.with_name(f".{out.stem}.part{out.suffix}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=OPSET, input_names=["input"],
-                          output_names=["logits"], dynamic_axes=axes, do_constant_folding=True)
-    model = onnx.load(str(tmp))
-    if half:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "number truncated to 1e-07": expected for fp16 weights
-            model = _to_fp16(model)
-    for k, v in _metadata(cfg, size).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = k, v
-    onnx.checker.check_model(model)
-    onnx.save(model, str(tmp))
-    os.replace(tmp, out)
+    with atomic.replacing(out) as tmp:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+            torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=OPSET, input_names=["input"],
+                              output_names=["logits"], dynamic_axes=axes, do_constant_folding=True)
+        model = onnx.load(str(tmp))
+        if half:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "number truncated to 1e-07": expected for fp16 weights
+                model = _to_fp16(model)
+        for k, v in _metadata(cfg, size).items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = k, v
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
     return out
 
 
@@ -110,13 +111,11 @@ def ort_session(path: Path, device: torch.device, threads: int = 0):  # type: ig
 def check_image(cfg: ModelCfg) -> np.ndarray:
     """A real photo for verification: the shared samples when present, else a synthetic street-like
     scene (never random noise, whose labels are unstable)."""
-    from .sources.images import read_image
-
-    shared = Path(os.environ.get("LIGHTSEG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    shared = Path(os.environ.get("LIGHTSEG_SHARED", Path(__file__).resolve().parents[3] / "shared"))
     for rel in ("data/cityscapes-samples/frankfurt_000000_000294_leftImg8bit.png", "data/photos/sample13.jpg",
                 "data/camvid/val/0016E5_07959.png"):
         if (shared / rel).is_file():
-            return read_image(shared / rel)
+            return read_rgb(shared / rel)
     h, w = 360, 480
     img = np.zeros((h, w, 3), np.uint8)
     img[: h // 2] = (135, 180, 230)
@@ -191,7 +190,5 @@ def build_tensorrt(onnx_path: Path, out: Path, half: bool) -> Path:
     engine = builder.build_serialized_network(network, config)
     if engine is None:
         raise LightsegError(f"TensorRT failed to build an engine from {onnx_path}")
-    tmp = out.with_name(f".{out.name}.part")
-    tmp.write_bytes(bytes(engine))
-    os.replace(tmp, out)
+    atomic.write_bytes(out, bytes(engine))
     return out
