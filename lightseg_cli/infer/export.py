@@ -3,15 +3,19 @@
 The exported graph takes the normalised ``(N, 3, H, W)`` float input at the network size and
 returns logits at that size; the preprocessing that goes before it is the model's
 ``Preprocess`` (written into the ONNX metadata, so a deployment can reproduce it).
+
+The check image ships with the package (``check_image.jpg``, 512x512): the NASA portrait of
+astronaut Eileen Collins as distributed in scikit-image's sample data, public domain (no known
+copyright restrictions). A real photo with a person, sky-like and flat regions.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,7 @@ from ..zoo.pretrained import ModelCfg
 from .preprocess import Normalizer, fit_size
 
 OPSET = 17
+CHECK_IMAGE = "check_image.jpg"  # package data beside this module
 
 
 @dataclass(frozen=True)
@@ -108,19 +113,10 @@ def ort_session(path: Path, device: torch.device, threads: int = 0):  # type: ig
     return ort.InferenceSession(str(path), so, providers=wanted)
 
 
-def check_image(cfg: ModelCfg) -> np.ndarray:
-    """A real photo for verification: the shared samples when present, else a synthetic street-like
-    scene (never random noise, whose labels are unstable)."""
-    shared = Path(os.environ.get("LIGHTSEG_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-    for rel in ("data/cityscapes-samples/frankfurt_000000_000294_leftImg8bit.png", "data/photos/sample13.jpg",
-                "data/camvid/val/0016E5_07959.png"):
-        if (shared / rel).is_file():
-            return read_rgb(shared / rel)
-    h, w = 360, 480
-    img = np.zeros((h, w, 3), np.uint8)
-    img[: h // 2] = (135, 180, 230)
-    img[h // 2 :] = (90, 90, 90)
-    return img
+def check_image() -> np.ndarray:
+    """The real photo exports are verified on (never random noise, whose labels are unstable)."""
+    with resources.as_file(resources.files(__package__) / CHECK_IMAGE) as path:
+        return read_rgb(path)
 
 
 def verify_onnx(path: Path, net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int],
@@ -152,16 +148,16 @@ def export(model: str, fmt: str, size: tuple[int, int] | None, out: Path | None,
     else:  # the engine is built from an ONNX file written beside it
         onnx_path = out.with_suffix(".onnx") if out else Path(f"{stem}.onnx")
     export_onnx(net, cfg, size, onnx_path, half=half, dynamic=dynamic)
-    image = check_image(cfg)
+    image = check_image()
     agreement = verify_onnx(onnx_path, net, cfg, size, image)
     need = 0.995 if half else 0.999  # fp16 rounding legitimately moves a few boundary pixels
     if agreement < need:
         raise LightsegError(f"{onnx_path}: ONNX Runtime labels agree with torch on only {agreement * 100:.2f}% "
                             f"of pixels (need {need * 100:g}%)")
     if fmt == "onnx":
-        return ExportResult(onnx_path, "onnx", size, half, dynamic, agreement, "shared sample")
+        return ExportResult(onnx_path, "onnx", size, half, dynamic, agreement, CHECK_IMAGE)
     engine = build_tensorrt(onnx_path, out or Path(f"{stem}.engine"), half=half)
-    return ExportResult(engine, "tensorrt", size, half, dynamic, agreement, "shared sample")
+    return ExportResult(engine, "tensorrt", size, half, dynamic, agreement, CHECK_IMAGE)
 
 
 def _check_tensorrt() -> None:
