@@ -84,6 +84,45 @@ class LogitResize(nn.Module):
         return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners)
 
 
+def _aa_taps(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source indices and weights ``(n_out, K)`` of PyTorch's (and PIL's) antialiased bilinear
+    resize along one axis (``align_corners=False``): a triangle filter widened by the scale factor
+    when shrinking, weights renormalised where it overhangs the border."""
+    scale = n_in / n_out
+    support = max(scale, 1.0)
+    centre = (torch.arange(n_out, dtype=torch.float64) + 0.5) * scale
+    lo = (centre - support + 0.5).floor().clamp(min=0)  # int() of a non-negative value
+    hi = (centre + support + 0.5).floor().clamp(max=n_in)
+    k = int((hi - lo).max())
+    idx = lo[:, None] + torch.arange(k, dtype=torch.float64)
+    w = (1 - ((idx - centre[:, None] + 0.5) / support).abs()).clamp(min=0) * (idx < hi[:, None])
+    w = w / w.sum(1, keepdim=True)
+    return idx.clamp(max=n_in - 1).long(), w.float()
+
+
+def _aa_axis(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
+    idx, w = _aa_taps(x.shape[dim], n_out)
+    shape = [1] * x.ndim
+    shape[dim] = n_out
+    out = None
+    for j in range(idx.shape[1]):
+        term = x.index_select(dim, idx[:, j].to(x.device)) * w[:, j].to(x.device, x.dtype).view(shape)
+        out = term if out is None else out + term
+    return out
+
+
+def resize_antialiased(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(x, size, mode="bilinear", antialias=True, align_corners=False)``, exportable.
+
+    ONNX (opset 17) has no antialiased resize, so while exporting the same filter is computed as
+    a few gathers and weighted sums per axis (weights fixed by the static sizes); otherwise
+    PyTorch's own kernel runs. Both agree to float rounding.
+    """
+    if not (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()):
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return _aa_axis(_aa_axis(x, 3, int(size[1])), 2, int(size[0]))
+
+
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """Return a conv with ``bn`` folded in: conv' (x) == bn(conv(x)) in eval mode."""
     scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import LogitResize
+from .layers import LogitResize, resize_antialiased
 
 _STRIDES = (2, 2, 2, 2, 1)
 
@@ -93,8 +93,7 @@ class LPSNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2:]
         xs = [
-            x if r == 1.0 else F.interpolate(x, size=(max(1, int(h * r)), max(1, int(w * r))), mode="bilinear",
-                                             align_corners=False, antialias=True)
+            x if r == 1.0 else resize_antialiased(x, (max(1, int(h * r)), max(1, int(w * r))))
             for r in self.ratios
         ]
         for stage in range(5):
