@@ -170,14 +170,14 @@ def run(
         encoder=settings.encode,
         pipeline=pipeline_cfg(settings, stride=stride, buffer=buffer, max_frames=max_frames),
     )
-    pipe = prepare(source, seg, opts)
-    title = f"{pipe.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
-    with Progress(pipe, title, plain=quiet):
-        summary = pipe.run(mode=settings.mode)
+    job = prepare(source, seg, opts)
+    title = f"{job.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
+    with Progress(job.pipeline, title, plain=quiet):
+        summary = job.run(mode=settings.mode)
     if json_out:
         console.print_json(summary.to_json())
     elif not quiet:
-        _report(summary, getattr(pipe, "out_dir", None))
+        _report(summary, job.out_dir)
     elif summary.error:
         console.error(summary.error)
     raise typer.Exit(exit_code(summary))

@@ -12,7 +12,7 @@ Outputs (under ``out``, default ``runs/<source name>/``, never silently reused: 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..draw.overlay import Overlay, OverlayMode, OverlayStyle
@@ -29,8 +29,9 @@ from ..sinks.outputs import (
     output_dir,
     video_fps,
 )
-from ..sources import open_source
-from ..sources.images import ImageSource
+from ..sources import classify, open_source
+from ..sources.base import FrameSource
+from ..sources.resolve import source_name
 from ..zoo.pretrained import ModelCfg
 from .pipeline import Pipeline, PipelineCfg
 from .stats import RunSummary
@@ -99,32 +100,47 @@ def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter
     return sinks
 
 
-def prepare(source_spec: str, segmenter: Segmenter, opts: RunOptions = RunOptions()) -> Pipeline:
-    """Open the source, choose the output folder and sinks; returns a pipeline ready to run."""
+@dataclass(frozen=True)
+class Job:
+    """A prepared run: the pipeline and the folder its outputs go to (None when nothing is saved)."""
+
+    pipeline: Pipeline
+    out_dir: Path | None
+
+    @property
+    def source(self) -> FrameSource:
+        return self.pipeline.source
+
+    def run(self, mode: str = "pipelined", handle_signals: bool = True) -> RunSummary:
+        """Run the pipeline (see :meth:`Pipeline.run`) and return its summary."""
+        return self.pipeline.run(mode, handle_signals=handle_signals)
+
+
+def prepare(source_spec: str, segmenter: Segmenter, opts: RunOptions = RunOptions()) -> Job:
+    """Open the source, choose the output folder and sinks; returns a job ready to run."""
+    skip = None
+    if opts.skip_existing and opts.save:
+        # Resuming an image batch: the folder is --out or runs/<name> as is (exist_ok), so the masks
+        # already there are known before the source is opened.
+        masks = (opts.out or Path("runs") / source_name(source_spec, classify(source_spec))) / "masks"
+        skip = lambda name: (masks / f"{name}.png").exists()  # noqa: E731
     source = open_source(source_spec, timeout=opts.timeout, reconnect=opts.reconnect, fmt=opts.input_format,
-                         decoder=opts.decoder)
+                         decoder=opts.decoder, skip=skip)
     try:
         info = source.info
         out = None
         if opts.save:
             base = opts.out or Path("runs") / info.name
             out = output_dir(base, exist_ok=opts.exist_ok or opts.skip_existing)
-        if opts.skip_existing and out is not None and isinstance(source, ImageSource):
-            keep = [(p, n) for p, n in zip(source.paths, source.names) if not (out / "masks" / f"{n}.png").exists()]
-            source.paths, source.names = [p for p, _ in keep], [n for _, n in keep]
-            source.info = replace(info, frames=len(keep))
         cfg = segmenter.cfg
         style = OverlayStyle(alpha=opts.alpha, mode=opts.overlay, classes=class_ids(cfg, opts.classes),
                              legend=opts.legend)
         overlay = Overlay(cfg.dataset.palette, cfg.dataset.classes, style)
-        holder: list[Pipeline] = []
-        fps_text = lambda: f"{holder[0].fps.instant:.1f} FPS" if holder else ""  # noqa: E731
+        fps_text = lambda: f"{pipe.stats.fps.instant:.1f} FPS"  # noqa: E731 - only called while pipe runs
         sinks = _sinks(info.kind, info.name, out, opts, segmenter, fps_text, video_fps(info, opts.pipeline.stride)) \
             if out is not None or opts.show else []
         pipe = Pipeline(source, segmenter, overlay, sinks, opts.pipeline)
-        holder.append(pipe)
-        pipe.out_dir = out  # type: ignore[attr-defined]
-        return pipe
+        return Job(pipe, out)
     except BaseException:
         source.close()
         raise

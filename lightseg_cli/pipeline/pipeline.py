@@ -13,25 +13,24 @@ queue call wakes up on abort), and sinks are always closed so videos are finalis
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..draw.overlay import Overlay
-from ..errors import LightsegError
 from ..infer.segmenter import Segmenter
-from ..sinks.outputs import Sink, Window
+from ..sinks.outputs import Sink
 from ..sources.base import FrameSource
 from ..tuning import HeapTrim
 from ..types import Frame, Result, Skipped
+from . import signals
 from .channel import END, Channel
-from .stats import STAGES, FPSMeter, RunSummary, StageTimer
+from .stats import RunStats, RunSummary
 
 
 @contextmanager
@@ -90,17 +89,16 @@ class Pipeline:
         self.overlay = overlay
         self.sinks = sinks
         self.cfg = cfg
-        dev = segmenter.device
-        sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else None
-        self.timers = {s: StageTimer(s, sync if s in ("preprocess", "infer", "postprocess") else None) for s in STAGES}
+        # What the sinks need (see Sink); a sink with only write and close needs neither.
+        self._write_on_caller = any(getattr(s, "needs_main_thread", False) for s in sinks)
+        self._stop_asks = [s.stop_requested for s in sinks if hasattr(s, "stop_requested")]
+        self.stats = RunStats(segmenter.device, cfg.workers, cfg.stride, cfg.max_frames)
         self._heap_trim = HeapTrim()
-        self.fps = FPSMeter()
         self.stopping = threading.Event()  # graceful: stop reading, finish what is queued
         self.abort = threading.Event()  # error or second interrupt: stop now
         self.interrupted: str | None = None
         self.error: BaseException | None = None
         self.channels: list[Channel] = []
-        self.t_start = self.t_last = time.monotonic()
         self._lock = threading.Lock()
 
     # ---- control --------------------------------------------------------------------------
@@ -126,7 +124,7 @@ class Pipeline:
         stride, limit = self.cfg.stride, self.cfg.max_frames
         produced = 0
         it = iter(self.source)
-        timer = self.timers["decode"]
+        timer = self.stats.timers["decode"]
         while not (self.stopping.is_set() or self.abort.is_set()):
             t0 = time.perf_counter()
             item = next(it, None)
@@ -141,18 +139,18 @@ class Pipeline:
                 return
 
     def _preprocess(self, frames: list[Frame]) -> _Batch:
-        with self.timers["preprocess"].time(len(frames)):
+        with self.stats.timers["preprocess"].time(len(frames)):
             t = self.seg.to_device([f.image for f in frames])
             return _Batch(frames, t, x=self.seg.preprocess(t))
 
     def _infer(self, b: _Batch) -> _Batch:
-        with self.timers["infer"].time(len(b.frames)):
+        with self.stats.timers["infer"].time(len(b.frames)):
             b.logits = self.seg.infer(b.x)  # type: ignore[arg-type]
             b.x = None
         return b
 
     def _postprocess(self, b: _Batch) -> list[Result]:
-        with self.timers["postprocess"].time(len(b.frames)):
+        with self.stats.timers["postprocess"].time(len(b.frames)):
             h, w = b.tensor.shape[1:3]
             labels = self.seg.labels(b.logits, (h, w), self.seg.exact_labels)
             frames = b.tensor
@@ -163,15 +161,17 @@ class Pipeline:
             return [Result(f, host[i], None if drawn is None else drawn[i]) for i, f in enumerate(b.frames)]
 
     def _write(self, results: list[Result]) -> None:
-        with self.timers["write"].time(len(results)):
+        with self.stats.timers["write"].time(len(results)):
             for r in results:
                 for sink in self.sinks:
                     sink.write(r)
-        self.fps.tick(len(results))
-        self.t_last = time.monotonic()
+        self.stats.written(len(results))
         self._heap_trim()
-        if any(isinstance(s, Window) and s.stop_requested for s in self.sinks):
-            self.request_stop("window")
+        if not self.stopping.is_set():  # a sink's request stops the run once (a second would abort)
+            for asks in self._stop_asks:
+                if reason := asks():
+                    self.request_stop(reason)
+                    break
 
     # ---- pipelined mode -------------------------------------------------------------------
     def _stage(self, body: Callable[[], None], out: Channel | None) -> Callable[[], None]:
@@ -272,8 +272,8 @@ class Pipeline:
               for i in range(workers)),
             threading.Thread(target=self._stage(postprocess, q_results), name="postprocess", daemon=True),
         ]
-        # A window needs the main thread, so the writer runs here then; otherwise in its own thread.
-        inline = any(isinstance(s, Window) for s in self.sinks)
+        # A sink that needs the main thread (a window) gets the writer here; otherwise it has its own thread.
+        inline = self._write_on_caller
         if not inline:
             threads.append(threading.Thread(target=self._stage(write, None), name="write", daemon=True))
         for t in threads:
@@ -305,90 +305,26 @@ class Pipeline:
         With ``handle_signals`` (and when called from the main thread), SIGINT and SIGTERM stop
         reading and let the queued frames finish; a second signal aborts.
         """
-        previous: dict[int, Any] = {}
-        if handle_signals and threading.current_thread() is threading.main_thread():
-            for sig, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
-                previous[sig] = signal.signal(sig, lambda *_a, n=name: self.request_stop(n))
-        self.t_start = self.t_last = time.monotonic()
-        outputs = []
-        try:
-            if mode == "sequential":
-                self._run_sequential()
-            else:
-                with _torch_threads(self.cfg.threads):
-                    self._run_pipelined()
-        finally:
-            seconds = (self.t_last if self.fps.count else time.monotonic()) - self.t_start
-            for sink in self.sinks:
-                try:
-                    outputs.extend(sink.close())
-                except BaseException as e:  # noqa: BLE001
-                    self._fail(e)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        return self._summary(mode, seconds, outputs)
-
-    def _bottleneck(self, per_stage: dict[str, float | None], mode: str) -> str | None:
-        """The stage with the most time per frame, counting parallel inference workers."""
-        par = {"infer": self.cfg.workers if mode == "pipelined" else 1}
-        timed = {s: v / par.get(s, 1) for s, v in per_stage.items() if v is not None}
-        return max(timed, key=timed.__getitem__) if timed else None
-
-    def _summary(self, mode: str, seconds: float, outputs: list) -> RunSummary:
-        stages = {s: t.median() for s, t in self.timers.items()}
-        report = self.source.report
-        err = self.error
-        return RunSummary(
-            source=self.source.info,
-            model=self.seg.name,
-            size=self.seg.size,
-            device=str(self.seg.device),
-            backend=self.seg.backend.name,
-            mode=mode,
-            frames=self.fps.count,
-            seconds=seconds,
-            stages_ms=stages,
-            bottleneck=self._bottleneck(stages, mode),
-            dropped=sum(c.dropped for c in self.channels) + report.dropped,
-            skipped=list(report.skipped),
-            missing=report.missing,
-            outages=list(report.outages),
-            reconnects=report.reconnects,
-            outputs=outputs,
-            error=_describe(err),
-            interrupted=self.interrupted,
-        )
+        outputs: list = []
+        with signals.handle_signals(self.request_stop) if handle_signals else nullcontext():
+            self.stats.start()
+            try:
+                if mode == "sequential":
+                    self._run_sequential()
+                else:
+                    with _torch_threads(self.cfg.threads):
+                        self._run_pipelined()
+            finally:
+                seconds = self.stats.seconds()
+                for sink in self.sinks:
+                    try:
+                        outputs.extend(sink.close())
+                    except BaseException as e:  # noqa: BLE001
+                        self._fail(e)
+        return self.stats.summary(mode=mode, seconds=seconds, source=self.source, segmenter=self.seg,
+                                  channels=self.channels, outputs=outputs, error=self.error,
+                                  interrupted=self.interrupted)
 
     def snapshot(self) -> dict[str, Any]:
         """Live figures for progress displays (safe to call from another thread)."""
-        info = self.source.info
-        total = None
-        if info.frames:
-            total = -(-info.frames // self.cfg.stride)
-        if self.cfg.max_frames is not None:
-            total = min(total, self.cfg.max_frames) if total else self.cfg.max_frames
-        recent = {s: t.recent() for s, t in self.timers.items()}
-        avg = self.fps.average(self.fps.start) if self.fps.start is not None else 0.0
-        done = self.fps.count
-        return {
-            "frames": done,
-            "total": total,
-            "fps": self.fps.instant,
-            "fps_avg": avg,
-            "stages_ms": recent,
-            "queues": {c.name: c.fill for c in self.channels},
-            "dropped": sum(c.dropped for c in self.channels),
-            "skipped": len(self.source.report.skipped),
-            "bottleneck": self._bottleneck(recent, "pipelined"),
-            "workers": self.cfg.workers,
-            "eta": (total - done) / avg if total and avg > 0 else None,
-            "elapsed": time.monotonic() - self.t_start,
-        }
-
-
-
-def _describe(err: BaseException | None) -> str | None:
-    """One line for the summary: lightseg's own errors as they are, others with their type."""
-    if err is None:
-        return None
-    return str(err) if isinstance(err, LightsegError) else f"{type(err).__name__}: {err}"
+        return self.stats.snapshot(self.source, self.channels)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import cv2
 import numpy as np
@@ -25,9 +25,25 @@ from .video import VideoWriter
 
 
 class Sink(Protocol):
+    """Takes results in frame order (``write``) and returns the files it finalised (``close``).
+
+    A sink also declares what it needs of the pipeline running it; the sinks here inherit the
+    defaults and a sink that only has ``write`` and ``close`` gets them too:
+
+    * ``needs_main_thread``: ``write`` must run on the thread that called ``run`` (a GUI window);
+      the writing stage then runs there instead of in a thread of its own;
+    * ``stop_requested()``, asked after each write: a reason (e.g. ``"window"``) when the user
+      asked this sink to stop the run; reading then stops and what is queued is finished.
+    """
+
+    needs_main_thread: ClassVar[bool] = False
+
     def write(self, result: Result) -> None: ...
 
     def close(self) -> list[Path]: ...
+
+    def stop_requested(self) -> str | None:
+        return None
 
 
 def encode_png(labels: np.ndarray) -> bytes:
@@ -44,7 +60,7 @@ def _write(path: Path, data: bytes) -> None:
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
-class MaskDir:
+class MaskDir(Sink):
     """``DIR/masks/<name>.png``: single-channel PNGs, pixel value = class id."""
 
     def __init__(self, folder: Path, pattern: str) -> None:
@@ -64,7 +80,7 @@ class MaskDir:
         return [self.folder] if self.count else []
 
 
-class OverlayDir:
+class OverlayDir(Sink):
     """``DIR/overlays/<name>.jpg``."""
 
     def __init__(self, folder: Path, quality: int = 90) -> None:
@@ -87,7 +103,7 @@ class OverlayDir:
         return [self.folder] if self.count else []
 
 
-class OverlayVideo:
+class OverlayVideo(Sink):
     """``DIR/<stem>_overlay.mp4`` (H.264, yuv420p) at the source's frame rate (divided by the stride)."""
 
     def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "superfast",
@@ -108,7 +124,7 @@ class OverlayVideo:
         return [done] if done else []
 
 
-class MaskVideo:
+class MaskVideo(Sink):
     """``DIR/<stem>_masks.mkv``: lossless FFV1 gray video whose pixel values are class ids."""
 
     def __init__(self, path: Path, fps: Fraction) -> None:
@@ -126,7 +142,7 @@ class MaskVideo:
         return [done] if done else []
 
 
-class StatsLog:
+class StatsLog(Sink):
     """``DIR/<stem>_stats.jsonl``: per frame, index, time and per-class pixel fraction."""
 
     def __init__(self, path: Path, class_names: tuple[str, ...]) -> None:
@@ -166,8 +182,11 @@ class StatsLog:
         return [self.path]
 
 
-class Window:
-    """``--show``: an OpenCV window with the overlay and the live FPS; q or Esc stops the run."""
+class Window(Sink):
+    """``--show``: an OpenCV window with the overlay and the live FPS; q or Esc stops the run.
+    OpenCV's GUI calls must come from the main thread."""
+
+    needs_main_thread = True
 
     def __init__(self, title: str, fps_text: Callable[[], str]) -> None:
         if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
@@ -175,7 +194,7 @@ class Window:
             raise UsageError("--show needs a display (DISPLAY is not set); use --no-save to measure without one")
         self.title = title
         self.fps_text = fps_text
-        self.stop_requested = False
+        self._stop = False
 
     def write(self, result: Result) -> None:
         img = result.overlay if result.overlay is not None else result.frame.image
@@ -183,7 +202,10 @@ class Window:
         cv2.putText(bgr, self.fps_text(), (10, bgr.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
         cv2.imshow(self.title, bgr)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            self.stop_requested = True
+            self._stop = True
+
+    def stop_requested(self) -> str | None:
+        return "window" if self._stop else None
 
     def close(self) -> list[Path]:
         cv2.destroyAllWindows()

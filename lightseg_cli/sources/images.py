@@ -5,7 +5,7 @@ An unreadable or non-image file among good ones becomes a ``Skipped`` record; th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import ImageError
@@ -29,20 +29,26 @@ def _unique_names(paths: list[Path]) -> list[str]:
 class ImageSource:
     """Frames from a list of image files."""
 
-    def __init__(self, paths: list[Path], uri: str, name: str, single: bool = False) -> None:
+    def __init__(self, paths: list[Path], uri: str, name: str, single: bool = False,
+                 skip: Callable[[str], bool] | None = None) -> None:
+        """``skip``: leave out the images whose output name (file stem, made unique over all of
+        ``paths``) it returns True for, e.g. those whose mask exists (resuming a batch)."""
         self.paths = paths
         self.names = _unique_names(paths)
         size = None
         if single:
             h, w = read_rgb(paths[0]).shape[:2]
             size = (w, h)
+        if skip is not None:
+            kept = [(p, n) for p, n in zip(self.paths, self.names) if not skip(n)]
+            self.paths, self.names = [p for p, _ in kept], [n for _, n in kept]
         self.info = SourceInfo(
             kind="image" if single else "images",
             uri=uri,
             name=name,
             width=size[0] if size else None,
             height=size[1] if size else None,
-            frames=len(paths),
+            frames=len(self.paths),
             decoder="opencv-imdecode",
         )
         self.report = SourceReport()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -85,6 +86,7 @@ def open_source(
     reconnect: int = 3,
     fmt: str | None = None,
     decoder: str = "pyav",
+    skip: Callable[[str], bool] | None = None,
 ) -> FrameSource:
     """Open a SOURCE; raises :class:`SourceError` with a one-line reason when it cannot be read.
 
@@ -95,6 +97,8 @@ def open_source(
         fmt: force an FFmpeg input format (e.g. ``mpegts`` for stdin).
         decoder: ``pyav`` (FFmpeg, software), ``pyav-hw`` (FFmpeg with the CUDA hardware decoder) or
             ``opencv-gstreamer`` (Jetson's NVDEC through GStreamer) for video files.
+        skip: images, folders and globs: leave out the images whose output name (stem) it returns
+            True for (``--skip-existing`` resumes a batch); other sources ignore it.
 
     Example:
         >>> src = open_source("<SOURCE_VIDEO_PATH>")
@@ -122,7 +126,7 @@ def open_source(
             )
             if not paths:
                 raise SourceError(f"{spec}: the pattern matches no image files")
-        return ImageSource(paths, spec, name)
+        return ImageSource(paths, spec, name, skip=skip)
     if not p.exists():
         raise SourceError(f"{spec}: no such file or folder")
     if not p.is_file():
@@ -131,7 +135,7 @@ def open_source(
         raise SourceError(f"{spec}: empty file (0 bytes)")
     if kind == "image":
         try:
-            return ImageSource([p], spec, name, single=True)
+            return ImageSource([p], spec, name, single=True, skip=skip)
         except ImageError as e:
             raise SourceError(f"{spec}: {e.reason}") from None
     if decoder == "opencv-gstreamer":
