@@ -1,5 +1,6 @@
 """The pipeline's seams: the prepared job, what sinks declare, skipping when a source is opened,
-signal handling, stage timers on the device's clock. All run on a CPU."""
+signal handling, stage timers on the device's clock and the TensorRT backend's stream order. All
+run on a CPU."""
 
 from __future__ import annotations
 
@@ -285,3 +286,53 @@ def test_pipeline_on_cpu_uses_host_timers(tmp_path: Path, seg) -> None:
     assert s.frames == 6 and all(v is not None for v in s.stages_ms.values())
     snap = pipe.snapshot()
     assert snap["frames"] == 6 and snap["total"] == 6 and set(snap["stages_ms"]) == set(s.stages_ms)
+
+
+# --- TensorRT: the engine's stream is ordered after the caller's -------------------------------------
+
+def test_tensorrt_backend_orders_its_stream_after_the_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+
+    from lightseg_cli.infer.backends import TensorRTBackend
+
+    log: list[str] = []
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name, self.cuda_stream = name, id(self)
+
+        def wait_stream(self, other: Stream) -> None:
+            log.append(f"{self.name} waits for {other.name}")
+
+    caller, engine = Stream("caller"), Stream("engine")
+    current = [caller]
+
+    @contextmanager
+    def on(stream: Stream):
+        current.append(stream)
+        try:
+            yield
+        finally:
+            current.pop()
+
+    class Context:
+        def set_tensor_address(self, name: str, ptr: int) -> None:
+            pass
+
+        def execute_async_v3(self, handle: int) -> None:
+            assert current[-1] is engine and handle == engine.cuda_stream
+            log.append("execute")
+
+    def record_stream(t: torch.Tensor, stream: Stream) -> None:
+        log.append(f"{'input' if t.shape[0] == 2 else 'output'} used on {stream.name}")
+
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: current[-1])
+    monkeypatch.setattr(torch.cuda, "stream", on)
+    monkeypatch.setattr(torch.Tensor, "record_stream", record_stream)
+    trt = TensorRTBackend.__new__(TensorRTBackend)
+    trt.device, trt.context, trt.out_shape, trt.stream = torch.device("cpu"), Context(), (1, 3, 4, 4), engine
+    trt._lock = threading.Lock()
+    out = trt(torch.zeros(2, 3, 4, 4))
+    assert out.shape == (2, 3, 4, 4)
+    assert log == ["engine waits for caller", "input used on engine", "execute", "output used on caller",
+                   "execute", "output used on caller", "caller waits for engine"]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -93,17 +94,31 @@ class TensorRTBackend:
         self.context = self.engine.create_execution_context()
         self.out_shape = (1, cfg.num_classes, size[1], size[0])
         self.stream = torch.cuda.Stream(device)
+        self._lock = threading.Lock()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of ``x``, ordered on the caller's current stream like any torch op.
+
+        ``x`` was made on the caller's stream and the logits are read there, while the engine
+        runs on its own stream; nothing waits on the host. The engine's stream first waits for the
+        caller's work (so ``x`` is complete), the caller's stream waits for the engine before the
+        logits are used, and ``record_stream`` keeps the caching allocator from handing ``x`` or
+        the outputs to new tensors while the other stream may still use them. One execution
+        context is shared, so calls from several threads take turns enqueuing.
+        """
+        caller = torch.cuda.current_stream(self.device)
         outs = []
-        with torch.cuda.stream(self.stream):
+        with self._lock, torch.cuda.stream(self.stream):
+            self.stream.wait_stream(caller)
+            x.record_stream(self.stream)
             for xi in x.float().contiguous().split(1):
                 out = torch.empty(self.out_shape, device=self.device, dtype=torch.float32)
                 self.context.set_tensor_address("input", xi.data_ptr())
                 self.context.set_tensor_address("logits", out.data_ptr())
                 self.context.execute_async_v3(self.stream.cuda_stream)
+                out.record_stream(caller)
                 outs.append(out)
-        torch.cuda.current_stream(self.device).wait_stream(self.stream)
+        caller.wait_stream(self.stream)
         return torch.cat(outs)
 
 
