@@ -25,8 +25,9 @@ class SourceInfo:
     fps: Fraction | None = None
     frames: int | None = None  # None when unknown (live sources, some containers)
     codec: str | None = None
-    decoder: str = ""
+    decoder: str = ""  # the decoder that actually runs
     live: bool = False  # live sources drop stale frames instead of blocking
+    fallback: str | None = None  # why the decoder asked for (e.g. pyav-hw) is not the one running
 
     def to_json(self) -> dict:
         return {
@@ -41,6 +42,7 @@ class SourceInfo:
             "codec": self.codec,
             "decoder": self.decoder,
             "live": self.live,
+            "fallback": self.fallback,
         }
 
 

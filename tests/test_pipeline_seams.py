@@ -1,6 +1,6 @@
 """The pipeline's seams: the prepared job, what sinks declare, skipping when a source is opened,
-signal handling, stage timers on the device's clock and the TensorRT backend's stream order. All
-run on a CPU."""
+signal handling, stage timers on the device's clock, the TensorRT backend's stream order and a
+hardware decoder that falls back to software. All run on a CPU."""
 
 from __future__ import annotations
 
@@ -336,3 +336,21 @@ def test_tensorrt_backend_orders_its_stream_after_the_callers(monkeypatch: pytes
     assert out.shape == (2, 3, 4, 4)
     assert log == ["engine waits for caller", "input used on engine", "execute", "output used on caller",
                    "execute", "output used on caller", "caller waits for engine"]
+
+
+# --- a hardware decoder that falls back -----------------------------------------------------------------------
+
+def test_probe_reports_the_decoder_that_runs(cli, tmp_path: Path) -> None:
+    video = make_video(tmp_path / "clip.mp4", frames=5)
+    r = cli("probe", video, "--decoder", "pyav-hw", "--json")
+    assert r.code == 0, r.err
+    p = r.json()
+    if p["fallback"] is None:
+        assert "hwaccel=cuda" in p["decoder"]
+        pytest.skip("FFmpeg's CUDA decoder works here: nothing falls back")
+    assert "software" in p["decoder"] and "cuda" in p["fallback"]
+    warnings = [ln for ln in r.err.splitlines() if "decoding in software" in ln]
+    assert len(warnings) == 1 and p["fallback"] in warnings[0]
+    plain = cli("probe", video, "--json").json()
+    assert plain["decoder"].endswith("(software)") and plain["fallback"] is None
+    assert cli("probe", video, "--decoder", "nvdec").code == 2

@@ -9,8 +9,10 @@ import typer
 
 from ..pipeline.job import RunOptions, exit_code, prepare
 from ..pipeline.stats import RunSummary
+from ..profiles import DECODERS
 from ..sinks.video import X264_PRESETS
 from ..sources import open_source
+from ..types import SourceInfo
 from . import console
 from .engine import build_segmenter, pipeline_cfg
 from .live import Progress
@@ -35,6 +37,13 @@ SourceArg = Annotated[
         "stream URL (rtsp://, udp://, tcp://, http://...) or - for stdin."
     ),
 ]
+
+
+def _warn_fallback(info: SourceInfo, shown: str | None = None) -> str | None:
+    """One warning line when the decoder asked for is not the one decoding (not twice)."""
+    if info.fallback and info.fallback != shown:
+        console.warn(f"decoder: {info.fallback}; decoding in software")
+    return info.fallback
 
 
 def _report(summary: RunSummary, out: Path | None) -> None:
@@ -171,9 +180,12 @@ def run(
         pipeline=pipeline_cfg(settings, stride=stride, buffer=buffer, max_frames=max_frames),
     )
     job = prepare(source, seg, opts)
+    warned = None if quiet else _warn_fallback(job.source.info)
     title = f"{job.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
     with Progress(job.pipeline, title, plain=quiet):
         summary = job.run(mode=settings.mode)
+    if not quiet:
+        _warn_fallback(summary.source, warned)  # found on the first frame
     if json_out:
         console.print_json(summary.to_json())
     elif not quiet:
@@ -183,13 +195,24 @@ def run(
     raise typer.Exit(exit_code(summary))
 
 
-def probe(source: SourceArg, json_out: JsonOpt = False) -> None:
+def probe(
+    source: SourceArg,
+    decoder: Annotated[str, typer.Option("--decoder", help="Video decoder to try: pyav, pyav-hw (FFmpeg's CUDA "
+                                         "decoder) or opencv-gstreamer; the one that runs is reported.")] = "pyav",
+    json_out: JsonOpt = False,
+) -> None:
     """Show what SOURCE resolves to: kind, size, exact fps, frame count, codec, decoder."""
-    src = open_source(source)
+    if decoder not in DECODERS:
+        raise typer.BadParameter(f"use one of {', '.join(DECODERS)}", param_hint="--decoder")
+    src = open_source(source, decoder=decoder)
     try:
-        info = src.info.to_json()
+        if decoder == "pyav-hw" and src.info.kind == "video":
+            next(iter(src), None)  # FFmpeg may only give up its hardware decoder on the first frame
+        info = src.info
     finally:
         src.close()
+    _warn_fallback(info)
+    info = info.to_json()
     if json_out:
         console.print_json(info)
         return

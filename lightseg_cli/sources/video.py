@@ -4,6 +4,11 @@ Damaged input is decoded as far as it goes: a packet the decoder rejects becomes
 record and decoding continues; a container that ends early ends the source with a note. Live
 streams that drop are reopened with capped exponential backoff (``reconnect`` attempts); a stream
 that never opens fails within ``timeout`` seconds.
+
+A hardware decoder (``hwaccel="cuda"``, the ``pyav-hw`` decoder) that cannot run here (no device,
+no driver, no hardware decoder for this codec, or one FFmpeg could not start) falls back to
+FFmpeg's software decoder; the source then says so: ``info.decoder`` names the software decoder and
+``info.fallback`` says why, as soon as it is known (opening, or the first decoded frame).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,27 @@ def _rate(stream: Any) -> Fraction | None:
         if r:
             return Fraction(r.numerator, r.denominator)
     return None
+
+
+class _NothingReceived(SourceError):
+    """A stream or stdin that delivered nothing in time."""
+
+
+def _open_error(e: BaseException, what: str, timeout: float) -> SourceError:
+    """The one-line reason why ``av.open`` failed."""
+    if isinstance(e, av.error.FileNotFoundError):
+        return SourceError(f"{what}: no such file")
+    if isinstance(e, av.error.PermissionError):
+        return SourceError(f"{what}: permission denied")
+    if isinstance(e, (av.error.ExitError, av.error.TimeoutError, TimeoutError)):
+        return _NothingReceived(f"{what}: could not open within {timeout:g}s (nothing received)")
+    if isinstance(e, av.error.FFmpegError):
+        return SourceError(f"{what}: not a video FFmpeg can read ({e.strerror or e})")
+    return SourceError(f"{what}: cannot read ({getattr(e, 'strerror', None) or e})")
+
+
+# The pixel format of frames decoded on each hardware device type (FFmpeg's AV_PIX_FMT_CUDA...).
+_HW_PIX_FMT = {"cuda": "cuda"}
 
 
 def _stream_options(uri: str) -> dict[str, str]:
@@ -60,11 +87,14 @@ class AVSource:
         self.reconnect = reconnect if self.live else 0
         self.fmt = fmt
         self.hwaccel = hwaccel
+        self.fallback: str | None = None  # why the hardware decoder asked for is not decoding
         self.report = SourceReport()
         self._closed = False
         self._container = self._open()
         stream = self._container.streams.video[0]
         cc = stream.codec_context
+        if hwaccel and not self.fallback and not cc.is_hwaccel:
+            self.fallback = f"FFmpeg has no {hwaccel} decoder for {cc.name}"
         self.info = SourceInfo(
             kind=kind,
             uri=redact(str(target)) if kind != "stdin" else "-",
@@ -74,32 +104,54 @@ class AVSource:
             fps=_rate(stream),
             frames=(stream.frames or None) if not self.live else None,
             codec=cc.name,
-            decoder=f"pyav/ffmpeg {cc.codec.name}" + (f" hwaccel={hwaccel}" if hwaccel else " (software)"),
+            decoder=self._decoder_name(cc),
             live=self.live,
+            fallback=self.fallback,
         )
 
+    def _decoder_name(self, cc: Any) -> str:
+        name = f"pyav/ffmpeg {cc.codec.name}"
+        if self.hwaccel and not self.fallback:
+            return f"{name} hwaccel={self.hwaccel}"
+        return f"{name} (software fallback from hwaccel={self.hwaccel})" if self.hwaccel else f"{name} (software)"
+
+    def _fell_back(self, reason: str, cc: Any) -> None:
+        """The hardware decoder turned out not to run (found while decoding): say so from now on."""
+        self.fallback = reason
+        self.info = replace(self.info, decoder=self._decoder_name(cc), fallback=reason)
+
     def _open(self) -> Any:
+        """Open the container; with a hardware decoder that cannot start, open it for software
+        decoding and keep the reason in ``fallback`` (a reopened stream then stays in software)."""
+        if self.hwaccel and not self.fallback and self.kind != "stdin":
+            try:
+                from av.codec.hwaccel import HWAccel  # PyAV 14 and later
+
+                return self._open_with(HWAccel(device_type=self.hwaccel, allow_software_fallback=True))
+            except _NothingReceived:
+                raise  # the source's fault, not the decoder's: no second wait
+            except Exception as e:  # noqa: BLE001 - whatever stops the hardware path, software may still work
+                container = self._open_with(None)  # raises the file's own problem, if it has one
+                detail = getattr(e, "strerror", None) or str(e) or type(e).__name__
+                self.fallback = f"FFmpeg's {self.hwaccel} decoder could not start ({detail})"
+                return container
+        return self._open_with(None)
+
+    def _open_with(self, hwaccel: Any) -> Any:
         src = sys.stdin.buffer if self.kind == "stdin" else str(self.target)
         what = "stdin" if self.kind == "stdin" else redact(str(self.target))
         kwargs: dict[str, Any] = {"format": self.fmt, "options": _stream_options(str(self.target))}
         if self.live or self.kind == "stdin":
             kwargs["timeout"] = (self.timeout, self.timeout)
-        if self.hwaccel:
-            from av.codec.hwaccel import HWAccel
-
-            kwargs["hwaccel"] = HWAccel(device_type=self.hwaccel, allow_software_fallback=True)
+        if hwaccel is not None:
+            kwargs["hwaccel"] = hwaccel
         try:
             container = av.open(src, "r", **kwargs)
-        except av.error.FileNotFoundError:
-            raise SourceError(f"{what}: no such file") from None
-        except av.error.PermissionError:
-            raise SourceError(f"{what}: permission denied") from None
-        except (av.error.ExitError, av.error.TimeoutError, TimeoutError):
-            raise SourceError(f"{what}: could not open within {self.timeout:g}s (nothing received)") from None
-        except av.error.FFmpegError as e:
-            raise SourceError(f"{what}: not a video FFmpeg can read ({e.strerror or e})") from None
-        except OSError as e:
-            raise SourceError(f"{what}: cannot read ({e.strerror or e})") from None
+        except (av.error.FFmpegError, OSError) as e:
+            error = _open_error(e, what, self.timeout)
+            if hwaccel is not None and not isinstance(error, _NothingReceived):
+                raise  # perhaps the hardware decoder's fault, not the source's: _open tries software
+            raise error from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"{what}: has no video stream")
@@ -110,6 +162,7 @@ class AVSource:
     def _frames(self, container: Any) -> Iterator[Frame | Skipped]:
         """Decode one opened container; returns at end of stream, raises on a broken read."""
         stream = container.streams.video[0]
+        check_hw = bool(self.hwaccel and not self.fallback)
         for packet in container.demux(stream):
             if self._closed:
                 return
@@ -121,6 +174,14 @@ class AVSource:
                 self.report.skipped.append(item)
                 yield item
                 continue
+            if check_hw and decoded:
+                # FFmpeg drops to software when its hardware decoder fails to start on the first
+                # frame; the context's pixel format then is a software one.
+                check_hw = False
+                cc = stream.codec_context
+                if cc.pix_fmt != _HW_PIX_FMT.get(self.hwaccel, self.hwaccel):  # type: ignore[arg-type]
+                    self._fell_back(f"FFmpeg's {self.hwaccel} decoder did not start for {cc.name} "
+                                    f"(decoding {cc.pix_fmt} in software)", cc)
             for vf in decoded:
                 t = vf.time if not self.live else time.monotonic() - self._t0
                 yield Frame(index=self._next_index, image=vf.to_ndarray(format="rgb24"), time=t)
