@@ -12,12 +12,15 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LIGHTSEG_SHARED", ROOT.parent / "shared")).resolve()
 SENDER = [sys.executable, str(ROOT / "tests" / "tools" / "sender.py")]  # streams a clip like a camera would
+# Pipeline-mechanics tests run on LPS-Net S, whose weights ship inside the package: they need no ../shared.
+SHIPPED = ["--model", "lpsnet-s"]
 
 
 def need_shared(*parts: str) -> Path:
@@ -98,6 +101,23 @@ def make_video(path: Path, frames: int = 30, size: tuple[int, int] = (160, 96), 
                 c.mux(p)
         for p in s.encode(None):
             c.mux(p)
+    return path
+
+
+def make_image(path: Path, size: tuple[int, int] = (160, 120), seed: int = 0) -> Path:
+    """A real image file (format from the suffix): a street-like scene of flat regions with noise."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.uint8)
+    img[: h // 3] = (70, 130, 180)  # sky
+    img[h // 3 : 2 * h // 3] = (110, 100, 90)  # buildings
+    img[2 * h // 3 :] = (96, 96, 100)  # road
+    img[h // 2 : 5 * h // 6, w // 3 : w // 2] = (200, 30, 30)  # a car
+    noisy = np.clip(img.astype(np.int16) + rng.integers(-12, 13, img.shape), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR))
+    assert ok
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.tobytes())
     return path
 
 

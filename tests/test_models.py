@@ -118,16 +118,26 @@ def test_lpsnet_returns_input_size_logits(variant: str, size: tuple[int, int]) -
     assert out.shape == (1, 11, h, w)
 
 
-def test_lpsnet_paper_configurations() -> None:
-    assert CONFIGS["s"].ratios == (3 / 4, 1 / 4) and CONFIGS["s"].width == (8, 24, 48, 96, 96)
-    assert CONFIGS["m"].ratios == (1.0, 1 / 4) and CONFIGS["m"].depth == (1, 3, 3, 10, 10)
-    assert CONFIGS["l"].width == (8, 24, 64, 160, 160)
-    net = LPSNet(11, CONFIGS["m"])
-    assert len(net.paths) == 2
+@pytest.mark.parametrize("variant", ["s", "m", "l"])
+def test_lpsnet_paths_read_the_image_at_their_ratios(variant: str) -> None:
+    """Each path reads the image at its own resolution ratio (largest first), its five stages end at
+    1/16 of that, and the shipped weights load strictly into the network the configuration builds."""
+    cfg = CONFIGS[variant]
+    net, _ = create_model(f"lpsnet-{variant}", fold_bn=False)  # the package's own weights, strict
+    seen: list[tuple[str, tuple[int, ...]]] = []
+    for path in net.paths:
+        path[0].register_forward_hook(lambda m, i, o: seen.append(("in", tuple(i[0].shape[2:]))))
+        path[4].register_forward_hook(lambda m, i, o: seen.append(("out", tuple(o.shape[2:]))))
+    h, w = 352, 480
+    with torch.inference_mode():
+        net(torch.randn(1, 3, h, w))
+    ratios = sorted(cfg.ratios, reverse=True)
+    ins = [size for kind, size in seen if kind == "in"]
+    outs = [size for kind, size in seen if kind == "out"]
+    assert ins == [(int(h * r), int(w * r)) for r in ratios]
+    assert outs == [(-(-a // 16), -(-b // 16)) for a, b in ins]
     convs = [m for m in net.paths[0].modules() if isinstance(m, torch.nn.Conv2d)]
-    assert len(convs) == sum(CONFIGS["m"].depth)
-    assert all(c.kernel_size == (3, 3) for c in convs)
-    assert [c.stride[0] for c in convs if c.stride[0] == 2] == [2, 2, 2, 2]
+    assert len(convs) == sum(cfg.depth) and all(c.kernel_size == (3, 3) for c in convs)
 
 
 def test_names_resolve_in_one_place() -> None:
@@ -144,9 +154,34 @@ def test_zoo_entries_carry_their_metadata() -> None:
     from lightseg_cli.zoo import weights as store
 
     for cfg in list_models():
-        assert cfg.num_classes == len(cfg.dataset.palette)
-        assert cfg.preprocess.order in ("rgb", "bgr")
         if cfg.arch != "lpsnet":
             wf = store.manifest_entry(cfg.weights)
             assert len(wf.sha256) == 64 and wf.url and wf.url.startswith("https://github.com/sacmehta/")
             assert "MIT" in wf.license
+
+
+def test_models_json_lists_the_zoo_with_costs_and_weights(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from lightseg_cli.zoo import weights as store
+
+    monkeypatch.delenv("LIGHTSEG_WEIGHTS", raising=False)  # only the package's weights and an empty cache
+    r = cli("models", "--json")
+    assert r.code == 0, r.err
+    rows = {row["name"]: row for row in r.json()}
+    assert set(rows) == {c.name for c in list_models()}
+    for v in "sml":
+        row = rows[f"lpsnet-{v}-camvid"]
+        assert row["weights_present"] and row["weights_verified"]
+        assert Path(row["weights_path"]).is_relative_to(store.package_weights_dir())
+        net = build_model(get_cfg(f"lpsnet-{v}"))
+        assert row["params_m"] == round(sum(p.numel() for p in net.parameters()) / 1e6, 3)
+    assert rows["lpsnet-s-camvid"]["gflops"] < rows["lpsnet-m-camvid"]["gflops"] < rows["lpsnet-l-camvid"]["gflops"]
+    # the same network at a quarter of the pixels costs about a quarter
+    big, small = rows["espnetv2-s2.0-cityscapes"], rows["espnetv2-s2.0-cityscapes-512x256"]
+    assert big["params_m"] == small["params_m"] and 3.5 < big["gflops"] / small["gflops"] < 4.5
+    author = rows["espnet-camvid"]
+    assert not author["weights_present"] and author["weights_path"] is None and "MIT" in author["license"]
+    r = cli("models", "lpsnet*", "--json")
+    assert r.code == 0 and {row["name"] for row in r.json()} == {"lpsnet-s-camvid", "lpsnet-m-camvid",
+                                                                 "lpsnet-l-camvid"}

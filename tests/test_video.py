@@ -14,9 +14,16 @@ import pytest
 
 from lightseg_cli.metrics import ConfusionMatrix
 
-from .conftest import SENDER, count_frames, free_port, lightseg_cmd, make_video, need_shared, wait_for_receiver
-
-LIGHT = ["--model", "espnetv2-s0.5-cityscapes-512x256"]
+from .conftest import (
+    SENDER,
+    SHIPPED,
+    count_frames,
+    free_port,
+    lightseg_cmd,
+    make_video,
+    need_shared,
+    wait_for_receiver,
+)
 
 
 def test_dashcam_video_overlay_and_masks(cli, tmp_path: Path) -> None:
@@ -68,7 +75,7 @@ def test_probe_reports_exact_rational_fps(cli, tmp_path: Path) -> None:
 
 def test_stride_output_rate_and_frame_order(cli, tmp_path: Path) -> None:
     video = make_video(tmp_path / "c.mp4", frames=30, fps=Fraction(30))
-    r = cli("run", video, *LIGHT, "--stride", "3", "--save-masks", "--stats", "--out", tmp_path / "o", "--json")
+    r = cli("run", video, *SHIPPED, "--stride", "3", "--save-masks", "--stats", "--out", tmp_path / "o", "--json")
     assert r.code == 0, r.err
     assert r.json()["frames"] == 10
     n, fps, _, _ = count_frames(tmp_path / "o" / "c_overlay.mp4")
@@ -84,7 +91,7 @@ def test_pipelined_sequential_and_workers_give_identical_masks(tmp_path: Path) -
     from lightseg_cli.pipeline.pipeline import PipelineCfg
 
     video = make_video(tmp_path / "c.mp4", frames=16)
-    seg = Segmenter("espnetv2-s0.5-cityscapes-512x256")
+    seg = Segmenter("lpsnet-s", size=(240, 176))
     outs = {}
     for name, mode, cfg in [("seq", "sequential", PipelineCfg()), ("pipe", "pipelined", PipelineCfg(batch=3)),
                             ("workers", "pipelined", PipelineCfg(workers=2, queue=2))]:
@@ -99,10 +106,42 @@ def test_pipelined_sequential_and_workers_give_identical_masks(tmp_path: Path) -
     assert len(decoded) == 16 and all((a == b).all() for a, b in zip(decoded, outs["seq"], strict=True))
 
 
+def _decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("mode", ["mask", "side-by-side"])
+def test_mask_and_side_by_side_overlay_videos(cli, tmp_path: Path, mode: str) -> None:
+    """--overlay mask: the video shows the class colours of the masks; side-by-side: the frame on the
+    left, the blend on the right, twice as wide."""
+    from lightseg_cli.zoo import get_cfg
+
+    video = make_video(tmp_path / "c.mp4", frames=8, size=(160, 96))
+    r = cli("run", video, *SHIPPED, "--size", "240x176", "--overlay", mode, "--no-legend", "--crf", "4",
+            "--save-masks", "--out", tmp_path / "o", "--json")
+    assert r.code == 0, r.err
+    n, _, w, h = count_frames(tmp_path / "o" / "c_overlay.mp4")
+    assert (n, w, h) == (8, 320 if mode == "side-by-side" else 160, 96)
+    palette = np.array(get_cfg("lpsnet-s").dataset.palette)
+    src = _decoded(video)
+    for i, drawn in enumerate(_decoded(tmp_path / "o" / "c_overlay.mp4")):
+        labels = cv2.imread(str(tmp_path / "o" / "masks" / f"c_{i:06d}.png"), cv2.IMREAD_UNCHANGED)
+        colours, frame, drawn = palette[labels], src[i].astype(int), drawn.astype(int)
+        if mode == "mask":
+            assert np.abs(drawn - colours).mean() < 10
+            assert np.abs(frame - colours).mean() > 30  # so the frame itself would not pass
+        else:
+            left, right = drawn[:, :160], drawn[:, 160:]
+            assert np.abs(left - frame).mean() < 8
+            blend = (frame + colours) / 2  # --alpha 0.5
+            assert np.abs(right - blend).mean() < 10 and np.abs(right - frame).mean() > 15
+
+
 def test_video_on_stdin(tmp_path: Path) -> None:
     video = make_video(tmp_path / "c.ts", frames=20, fmt="mpegts")
     with open(video, "rb") as f:
-        p = subprocess.run([*lightseg_cmd(), "run", "-", *LIGHT, "--format", "mpegts", "--out", str(tmp_path / "o"),
+        p = subprocess.run([*lightseg_cmd(), "run", "-", *SHIPPED, "--format", "mpegts", "--out", str(tmp_path / "o"),
                             "--json"], stdin=f, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert '"frames": 20' in p.stdout
@@ -115,7 +154,7 @@ def test_network_stream_from_a_sender_process(tmp_path: Path, proto: str) -> Non
     port = free_port(socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
     # TCP: lightseg listens and the sender connects; UDP: the sender just sends to the port.
     url = f"tcp://127.0.0.1:{port}?listen=1" if proto == "tcp" else f"udp://127.0.0.1:{port}"
-    run = subprocess.Popen([*lightseg_cmd(), "run", url, *LIGHT, "--timeout", "5", "--reconnect", "0", "--buffer",
+    run = subprocess.Popen([*lightseg_cmd(), "run", url, *SHIPPED, "--timeout", "5", "--reconnect", "0", "--buffer",
                             "4", "--out", str(tmp_path / "o"), "--json"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     wait_for_receiver(run, port, proto)
@@ -140,11 +179,11 @@ def test_network_stream_from_a_sender_process(tmp_path: Path, proto: str) -> Non
 
 
 def test_bench_reports_all_three_modes_in_json(cli, small_video: Path) -> None:
-    r = cli("bench", small_video, "--model", "espnetv2-s0.5-cityscapes", "--size", "128x64", "--frames", "20",
-            "--repeat", "2", "--json")
+    r = cli("bench", small_video, "--model", "lpsnet-s", "--size", "128x64", "--frames", "20", "--repeat", "2",
+            "--json")
     assert r.code == 0, r.err
     b = r.json()
-    assert (b["model"], b["size"], b["frames"]) == ("espnetv2-s0.5-cityscapes", [128, 64], 20)
+    assert (b["model"], b["size"], b["frames"]) == ("lpsnet-s-camvid", [128, 64], 20)
     assert (b["backend"], b["device"]) == ("torch", "cpu")
     assert b["pipelined_fps"] > 0 and b["sequential_fps"] > 0 and b["model_fps"] > 0
     assert {"decode", "preprocess", "infer", "postprocess", "write"} <= set(b["stages_ms"])
@@ -155,7 +194,7 @@ def test_bench_reports_all_three_modes_in_json(cli, small_video: Path) -> None:
     pairs = [(p["fps"] / s["fps"]) for p, s in zip([x for x in b["runs"] if x["mode"] == "pipelined"],
                                                      [x for x in b["runs"] if x["mode"] == "sequential"])]
     assert b["pipelined_vs_sequential"] == pytest.approx(sum(pairs) / 2, rel=0.01)
-    r = cli("bench", small_video, "--model", "espnetv2-s0.5-cityscapes", "--size", "128x64", "--frames", "5",
-            "--backend", "torch-plain", "--json")
+    r = cli("bench", small_video, "--model", "lpsnet-s", "--size", "128x64", "--frames", "5", "--backend",
+            "torch-plain", "--json")
     assert r.code == 0, r.err
     assert r.json()["backend"] == "torch-plain"

@@ -11,26 +11,23 @@ from lightseg_cli.errors import WeightsError
 from lightseg_cli.zoo import create_model, get_cfg
 from lightseg_cli.zoo import weights as store
 
-from .conftest import need_shared
+from .conftest import make_image
 
 MODEL = "espnetv2-s0.5-cityscapes-512x256"
 FILE = "espnetv2/espnetv2_s_0.5_city_512x256.pth"
 
 
 @pytest.fixture
-def weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_weights: Path) -> Path:
+def weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty $LIGHTSEG_WEIGHTS: the authors' weights are nowhere (the user cache is empty too)."""
     d = tmp_path / "w"
     (d / "espnetv2").mkdir(parents=True)
     monkeypatch.setenv("LIGHTSEG_WEIGHTS", str(d))
     return d
 
 
-def _image() -> Path:
-    return need_shared("data", "photos", "sample5.jpg")
-
-
 def test_missing_weights_give_one_clear_line(weights_dir: Path, cli, tmp_path: Path) -> None:
-    r = cli("run", _image(), "--model", MODEL, "--out", tmp_path / "o")
+    r = cli("run", make_image(tmp_path / "photo.jpg"), "--model", MODEL, "--out", tmp_path / "o")
     assert r.code != 0
     lines = [ln for ln in r.err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, r.err
@@ -48,7 +45,7 @@ def test_damaged_weights_are_refused(weights_dir: Path, shared_weights: Path, cl
     else:
         data = data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:]
     (weights_dir / FILE).write_bytes(data)
-    r = cli("run", _image(), "--model", MODEL, "--out", tmp_path / "o")
+    r = cli("run", make_image(tmp_path / "photo.jpg"), "--model", MODEL, "--out", tmp_path / "o")
     assert r.code != 0
     assert "fails its sha256 check" in r.err and FILE in r.err and "lightseg weights pull" in r.err
     assert "Traceback" not in r.err
