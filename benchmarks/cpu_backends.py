@@ -2,9 +2,9 @@
 vs the plain eager PyTorch path, in one run.
 
 The plain path is what lightseg would do without its optimisations: eager PyTorch, BN not folded,
-NCHW, glibc's default allocator. Each backend is timed in its own child process (the allocator
-setting is per process), interleaved ``--rounds`` times; medians are reported, with the fraction of
-labels each backend shares with the plain path on a real frame.
+NCHW, glibc's default allocator (the ``cpu-plain`` profile's). Each backend is timed in its own
+child process (the allocator setting is per process), interleaved ``--rounds`` times; medians are
+reported, with the fraction of labels each backend shares with the plain path on a real frame.
 
     python benchmarks/cpu_backends.py --model espnetv2-s2.0-cityscapes --size 1024x512 \
         --video ../shared/video/solidWhiteRight.mp4 --rounds 3 --iters 10
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -25,9 +24,9 @@ CHILD = r"""
 import json, sys, time, numpy as np, torch, av
 backend, model, w, h, video, iters, out = sys.argv[1:8]
 w, h, iters = int(w), int(h), int(iters)
-if backend != "plain":
-    from lightseg_cli.tuning import tune_allocator
-    tune_allocator()
+from lightseg_cli import profiles
+from lightseg_cli.tuning import tune_allocator
+tune_allocator(profiles.load("cpu-plain" if backend == "plain" else "cpu").allocator)
 from lightseg_cli.infer.segmenter import Segmenter
 seg = Segmenter(model, size=(w, h), backend="torch-plain" if backend == "plain" else backend)
 with av.open(video) as c:
@@ -68,9 +67,8 @@ def main() -> None:
         for r in range(a.rounds):
             for b in backends:
                 out = Path(tmp) / f"{b}.npy"
-                env = {**os.environ, "LIGHTSEG_MALLOC": "default" if b == "plain" else ""}
                 p = subprocess.run([sys.executable, "-c", CHILD, b, a.model, w, h, a.video, str(a.iters), str(out)],
-                                   capture_output=True, text=True, env=env, check=True)
+                                   capture_output=True, text=True, check=True)
                 res = json.loads(p.stdout.strip().splitlines()[-1])
                 per[b].append(statistics.median(res["ms"]))
                 labels[b] = np.load(out)

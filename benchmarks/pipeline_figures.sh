@@ -13,6 +13,7 @@ lightseg bench "$video" --model espnetv2-s0.5-cityscapes --size 512x256 --frames
   > "$out/bench_espnetv2-s0.5_512x256.json"
 lightseg bench "$video" --model lpsnet-m --size 1024x512 --frames 60 --repeat 3 --json \
   > "$out/bench_lpsnet-m_1024x512.json"
-# The unoptimised baseline: eager PyTorch, no BN folding, NCHW, glibc's default allocator, one worker.
-LIGHTSEG_MALLOC=default lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 \
-  --repeat 3 --backend torch-plain --workers 1 --json > "$out/bench_espnetv2-s2.0_1024x512_plain.json"
+# The unoptimised baseline (profile cpu-plain): eager PyTorch, no BN folding, NCHW, glibc's default
+# allocator, one worker.
+lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 --repeat 3 \
+  --profile cpu-plain --json > "$out/bench_espnetv2-s2.0_1024x512_plain.json"

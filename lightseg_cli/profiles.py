@@ -1,14 +1,15 @@
 """Hardware profiles: ``pipelines/*.toml`` -> frozen ``Settings`` for one machine.
 
 A profile names the device, precision, inference backend, decode/encode backends, batch size,
-queue depth, CPU threads, where the overlay is drawn, and default input sizes per model family.
+queue depth, CPU threads, where the overlay is drawn, the memory allocator's settings and default
+input sizes per model family.
 ``resolve`` applies command-line overrides, then checks each choice against this machine and
 falls back with one warning line per fallback (never a crash): no CUDA -> cpu/fp32, no TensorRT
 -> ONNX Runtime -> torch, no GStreamer in OpenCV -> PyAV.
 
 ``auto`` picks ``jetson-*`` on a Jetson (``/proc/device-tree/model``, ``/etc/nv_tegra_release``
-under ``$LIGHTSEG_SYSROOT``, default ``/``, so tests can fake one), ``cuda-desktop`` when CUDA is
-available, else ``cpu``. Profile files are parsed as data (TOML); nothing in them is executed.
+under the ``sysroot`` argument, default ``/``; tests pass a folder that fakes one), ``cuda-desktop``
+when CUDA is available, else ``cpu``. Profile files are parsed as data (TOML); nothing in them is executed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 
 from .errors import UsageError
+from .tuning import ALLOCATORS
 from .types import parse_size
 
 if sys.version_info >= (3, 11):
@@ -36,7 +38,8 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 BACKENDS = ("torch", "torch-plain", "onnxruntime", "tensorrt")
 DECODERS = ("pyav", "pyav-hw", "opencv-gstreamer")
 _KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "batch", "queue", "threads",
-         "workers", "overlay", "sizes"}
+         "workers", "overlay", "allocator", "sizes"}
+ROOT = Path("/")
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,9 @@ class Settings:
     threads: int = 0  # intra-op threads per torch op in the pipeline (0 = auto)
     workers: int = 1  # inference workers on different frames (0 = auto: one per core on a CPU, up to 4)
     overlay: str = "host"
+    allocator: str = "tuned"  # "tuned": glibc thresholds for large tensors (tuning.py); "glibc": its defaults
     sizes: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # fallbacks taken on this machine
-    mode: str = "pipelined"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -101,23 +104,21 @@ def _validate(s: Settings, where: str) -> None:
         raise UsageError(f"{where}: batch and queue must be >= 1, workers and threads >= 0")
     if s.overlay not in ("host", "device"):
         raise UsageError(f"{where}: overlay must be 'host' or 'device'")
+    if s.allocator not in ALLOCATORS:
+        raise UsageError(f"{where}: allocator {s.allocator!r} is not one of {', '.join(ALLOCATORS)}")
 
 
-def sysroot() -> Path:
-    return Path(os.environ.get("LIGHTSEG_SYSROOT", "/"))
-
-
-def detect_jetson(root: Path | None = None) -> str | None:
-    """``jetson-orin`` / ``jetson-nano`` on an NVIDIA Jetson, else None."""
-    root = root or sysroot()
+def detect_jetson(sysroot: Path = ROOT) -> str | None:
+    """``jetson-orin`` / ``jetson-nano`` on an NVIDIA Jetson, else None. ``sysroot`` is the folder
+    holding ``proc/``, ``sys/`` and ``etc/`` (``/``; a test passes a folder that fakes a Jetson)."""
     model = ""
-    for f in (root / "proc/device-tree/model", root / "sys/firmware/devicetree/base/model"):
+    for f in (sysroot / "proc/device-tree/model", sysroot / "sys/firmware/devicetree/base/model"):
         try:
             model = f.read_bytes().decode(errors="ignore").strip("\x00 \n")
             break
         except OSError:
             continue
-    tegra = (root / "etc/nv_tegra_release").is_file()
+    tegra = (sysroot / "etc/nv_tegra_release").is_file()
     if "jetson" not in model.lower() and not tegra:
         return None
     if "nano" in model.lower() and "orin" not in model.lower():
@@ -125,8 +126,9 @@ def detect_jetson(root: Path | None = None) -> str | None:
     return "jetson-orin"
 
 
-def auto_profile() -> str:
-    jetson = detect_jetson()
+def auto_profile(sysroot: Path = ROOT) -> str:
+    """The profile ``auto`` picks on this machine (see the module docstring)."""
+    jetson = detect_jetson(sysroot)
     if jetson:
         return jetson
     return "cuda-desktop" if torch.cuda.is_available() else "cpu"
@@ -136,7 +138,8 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _gstreamer_in_opencv() -> bool:
+def gstreamer_in_opencv() -> bool:
+    """Whether this OpenCV was built with GStreamer (JetPack's is; the PyPI wheels are not)."""
     import cv2
 
     for line in cv2.getBuildInformation().splitlines():
@@ -184,7 +187,7 @@ def check(s: Settings) -> Settings:
     if s.backend == "onnxruntime" and not _has("onnxruntime"):
         notes.append("backend onnxruntime: not installed (pip install lightseg[onnx]) -> torch")
         s = replace(s, backend="torch")
-    if s.decode == "opencv-gstreamer" and not _gstreamer_in_opencv():
+    if s.decode == "opencv-gstreamer" and not gstreamer_in_opencv():
         notes.append("decode opencv-gstreamer: this OpenCV has no GStreamer -> pyav")
         s = replace(s, decode="pyav")
     if s.decode == "pyav-hw" and not (s.device.startswith("cuda") and _pyav_cuda()):
@@ -207,10 +210,11 @@ def check(s: Settings) -> Settings:
     return replace(s, notes=tuple(notes))
 
 
-def resolve(name: str | None = "auto", **overrides: Any) -> Settings:
-    """Load a profile (``auto`` detects one), apply non-None overrides, check against this machine."""
+def resolve(name: str | None = "auto", *, sysroot: Path = ROOT, **overrides: Any) -> Settings:
+    """Load a profile (``auto`` detects one under ``sysroot``), apply non-None overrides, check
+    against this machine."""
     name = name or "auto"
-    s = load(auto_profile() if name == "auto" else name)
+    s = load(auto_profile(sysroot) if name == "auto" else name)
     if name == "auto":
         s = replace(s, notes=(f"auto: picked {s.profile}",))
     over = {k: v for k, v in overrides.items() if v is not None}

@@ -1,11 +1,13 @@
-"""Process-level settings the CLI applies at start-up: a faster allocator, a quieter OpenCV.
+"""Process-level allocator settings: a profile's ``allocator`` key, applied before its model is built.
 
 glibc's malloc returns large blocks (the activations of a forward pass) to the kernel with munmap
 and maps them again on the next pass: about 2,000 page faults per frame for ESPNet-sized models.
 Raising the mmap and trim thresholds keeps that memory in the heap; measured here this makes
 ESPNet/ESPNetv2 1.35-1.65x faster with identical outputs. ``mallopt`` changes the allocator for
-every allocation from now on, so no environment variables or re-exec are needed. Set
-``LIGHTSEG_MALLOC=default`` to keep glibc's defaults (e.g. to measure the difference).
+every allocation from now on, so no environment variables or re-exec are needed. Profiles say
+``allocator = "tuned"`` (all shipped ones but ``cpu-plain``) or ``"glibc"`` to keep glibc's defaults
+(``cpu-plain``, the baseline the speed-ups are measured against). The first choice in a process
+holds: thresholds once set are not undone.
 
 With trimming off, memory freed in one of the per-thread arenas stays there, and a long pipelined
 run grew by about 0.4 MB every 10 s (fragmentation across the stages' arenas; flat with glibc's
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 import time
 
@@ -30,14 +31,21 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 TRIM_THRESHOLD = 4 * 1024 * 1024 * 1024 - 1
 TOP_PAD = 1024 * 1024 * 1024
 
+ALLOCATORS = ("tuned", "glibc")  # a profile's ``allocator`` values
+
 
 _tuned_libc: ctypes.CDLL | None = None  # the libc whose thresholds were set, for HeapTrim
 
 
-def tune_allocator() -> bool:
-    """Apply the thresholds on glibc; returns True when applied."""
+def tune_allocator(allocator: str = "tuned") -> bool:
+    """With ``allocator="tuned"`` apply the thresholds on glibc; ``"glibc"`` leaves its defaults.
+    Returns True when the thresholds are in effect."""
     global _tuned_libc
-    if os.environ.get("LIGHTSEG_MALLOC", "").lower() == "default" or not sys.platform.startswith("linux"):
+    if allocator not in ALLOCATORS:
+        raise ValueError(f"allocator {allocator!r} is not one of {', '.join(ALLOCATORS)}")
+    if _tuned_libc is not None:
+        return True
+    if allocator == "glibc" or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -66,12 +74,3 @@ class HeapTrim:
             self.last = now
             self._trim(0)
 
-
-def quiet_opencv() -> None:
-    """OpenCV prints its own warnings (e.g. for a missing camera); lightseg reports errors itself."""
-    try:
-        import cv2
-
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    except (ImportError, AttributeError):
-        pass

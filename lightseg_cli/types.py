@@ -73,7 +73,6 @@ class SourceReport:
     skipped: list[Skipped] = field(default_factory=list)
     reconnects: int = 0
     outages: list[str] = field(default_factory=list)
-    dropped: int = 0  # stale live frames discarded to bound latency
     missing: int = 0  # frames the container announced that never decoded (damage, truncation)
 
 

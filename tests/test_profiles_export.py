@@ -1,15 +1,19 @@
-"""Hardware profiles (parsing, auto-detection with a faked Jetson, fallbacks) and ONNX export."""
+"""Hardware profiles (parsing, auto-detection with a faked Jetson, fallbacks, the allocator, CSI
+cameras on a faked Jetson) and ONNX export."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import pytest
 
 from lightseg_cli import profiles
-from lightseg_cli.errors import UsageError
+from lightseg_cli.errors import SourceError, UsageError
 
 from .conftest import SHIPPED, make_image, need_shared
 
@@ -32,6 +36,19 @@ def test_profile_validation(tmp_path: Path) -> None:
         profiles.load(str(bad))
     with pytest.raises(UsageError, match="unknown profile"):
         profiles.load("jetson-thor")
+    bad.write_text('name = "bad"\nallocator = "jemalloc"\n')
+    with pytest.raises(UsageError, match="allocator 'jemalloc' is not one of tuned, glibc"):
+        profiles.load(str(bad))
+
+
+def _fake_jetson(root: Path, model: str | None = "NVIDIA Jetson AGX Orin Developer Kit") -> Path:
+    if model:
+        (root / "proc/device-tree").mkdir(parents=True)
+        (root / "proc/device-tree/model").write_bytes(model.encode() + b"\x00")
+    else:
+        (root / "etc").mkdir()
+        (root / "etc/nv_tegra_release").write_text("# R36 (release), REVISION: 4.0\n")
+    return root
 
 
 @pytest.mark.parametrize("model, expected", [
@@ -40,24 +57,20 @@ def test_profile_validation(tmp_path: Path) -> None:
     ("NVIDIA Jetson Nano Developer Kit", "jetson-nano"),
     (None, "jetson-orin"),  # only /etc/nv_tegra_release
 ])
-def test_auto_detects_a_faked_jetson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model, expected) -> None:
-    if model:
-        (tmp_path / "proc/device-tree").mkdir(parents=True)
-        (tmp_path / "proc/device-tree/model").write_bytes(model.encode() + b"\x00")
-    else:
-        (tmp_path / "etc").mkdir()
-        (tmp_path / "etc/nv_tegra_release").write_text("# R36 (release), REVISION: 4.0\n")
-    monkeypatch.setenv("LIGHTSEG_SYSROOT", str(tmp_path))
-    assert profiles.auto_profile() == expected
-    s = profiles.resolve("auto")
+def test_auto_detects_a_faked_jetson(tmp_path: Path, model, expected) -> None:
+    root = _fake_jetson(tmp_path, model)
+    assert profiles.auto_profile(root) == expected
+    s = profiles.resolve("auto", sysroot=root)
     assert s.notes[0] == f"auto: picked {expected}"
 
 
-def test_auto_on_this_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LIGHTSEG_SYSROOT", str(tmp_path))  # nothing Jetson-like there
-    import torch
-
-    assert profiles.auto_profile() == ("cuda-desktop" if torch.cuda.is_available() else "cpu")
+@pytest.mark.parametrize("cuda, expected", [(True, "cuda-desktop"), (False, "cpu")])
+def test_auto_without_a_jetson_follows_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cuda: bool,
+                                            expected: str) -> None:
+    (tmp_path / "proc/device-tree").mkdir(parents=True)
+    (tmp_path / "proc/device-tree/model").write_bytes(b"Raspberry Pi 5 Model B\x00")  # a board, not a Jetson
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: cuda)
+    assert profiles.auto_profile(tmp_path) == expected
 
 
 def test_missing_pieces_degrade_with_one_note_each(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,3 +174,102 @@ def test_plain_backend_is_the_same_network(tmp_path: Path) -> None:
     fast = Segmenter("lpsnet-s")([frame])[0]
     plain = Segmenter("lpsnet-s", backend="torch-plain")([frame])[0]
     assert (fast == plain).mean() >= 0.999
+
+
+def test_cpu_plain_is_the_unoptimised_baseline() -> None:
+    plain, cpu = profiles.resolve("cpu-plain"), profiles.resolve("cpu")
+    assert (plain.backend, plain.workers, plain.allocator) == ("torch-plain", 1, "glibc")
+    assert (cpu.backend, cpu.allocator) == ("torch", "tuned")
+    assert profiles.auto_profile() != "cpu-plain"
+
+
+_ALLOCATOR_PROBE = """
+import json, sys
+from lightseg_cli import build_segmenter, tuning
+seg, settings = build_segmenter("lpsnet-s", profile=sys.argv[1])
+print(json.dumps({"allocator": settings.allocator, "tuned": tuning._tuned_libc is not None,
+                  "backend": seg.backend.name}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator thresholds are glibc's")
+@pytest.mark.parametrize("profile, tuned, backend", [("cpu", True, "torch"), ("cpu-plain", False, "torch-plain")])
+def test_the_profile_sets_the_allocator(profile: str, tuned: bool, backend: str) -> None:
+    """Building a segmenter from a profile applies its allocator key, in a fresh process (the setting
+    is per process and cannot be undone)."""
+    p = subprocess.run([sys.executable, "-c", _ALLOCATOR_PROBE, profile], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"allocator": "tuned" if tuned else "glibc", "tuned": tuned, "backend": backend}
+
+
+def test_csi_camera_pipeline_on_a_faked_jetson(tmp_path: Path) -> None:
+    from lightseg_cli.sources import classify
+    from lightseg_cli.sources.resolve import csi_camera_pipeline, source_name
+
+    root = _fake_jetson(tmp_path, "NVIDIA Jetson Orin Nano Developer Kit")
+    assert classify("csi://0") == "camera" and source_name("csi://1?fps=60", "camera") == "csi1"
+    assert csi_camera_pipeline("csi://0", root) == (
+        "nvarguscamerasrc sensor-id=0 ! "
+        "video/x-raw(memory:NVMM),width=1920,height=1080,framerate=30/1,format=NV12 ! "
+        "nvvidconv flip-method=0 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+        "appsink drop=true max-buffers=1")
+    line = csi_camera_pipeline("csi://1?width=1280&height=720&fps=60&flip=2", root)
+    assert line.startswith("nvarguscamerasrc sensor-id=1 ! ")
+    assert "width=1280,height=720,framerate=60/1" in line and "flip-method=2" in line
+    for bad, why in (("csi://zero", "expected csi://N"), ("csi://0?fps=fast", "expected csi://N"),
+                     ("csi://0?exposure=3", "unknown CSI camera option exposure")):
+        with pytest.raises(SourceError, match=why):
+            csi_camera_pipeline(bad, root)
+
+
+def test_csi_camera_opens_the_gstreamer_pipeline_on_a_jetson(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a (faked) Jetson with GStreamer in OpenCV, ``csi://N`` reaches OpenCV as the Argus pipeline
+    with the GStreamer backend; no camera is needed to see what would be opened."""
+    from lightseg_cli.sources import camera, open_source, resolve
+
+    opened = []
+
+    class FakeCapture:
+        def __init__(self, device, api) -> None:
+            opened.append((device, api))
+
+        def isOpened(self) -> bool:
+            return True
+
+        def get(self, prop) -> float:
+            return {cv2.CAP_PROP_FRAME_WIDTH: 1280, cv2.CAP_PROP_FRAME_HEIGHT: 720, cv2.CAP_PROP_FPS: 60}.get(prop, 0)
+
+        def getBackendName(self) -> str:
+            return "GSTREAMER"
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(camera.cv2, "VideoCapture", FakeCapture)
+    monkeypatch.setattr(resolve, "gstreamer_in_opencv", lambda: True)
+    root = _fake_jetson(tmp_path)
+    src = open_source("csi://1?width=1280&height=720&fps=60", sysroot=root)
+    assert opened == [(resolve.csi_camera_pipeline("csi://1?width=1280&height=720&fps=60", root),
+                       cv2.CAP_GSTREAMER)]
+    info = src.info
+    assert (info.kind, info.uri, info.name, info.live) == ("camera", "csi://1?width=1280&height=720&fps=60", "csi1",
+                                                            True)
+    assert (info.width, info.height, info.fps) == (1280, 720, 60)
+    monkeypatch.setattr(resolve, "gstreamer_in_opencv", lambda: False)
+    with pytest.raises(SourceError, match="without GStreamer"):
+        open_source("csi://0", sysroot=root)
+
+
+def test_csi_camera_elsewhere_is_a_clear_error(cli, tmp_path: Path) -> None:
+    from lightseg_cli.sources import open_source
+
+    with pytest.raises(SourceError, match="this machine is not a Jetson"):
+        open_source("csi://0", sysroot=tmp_path)  # nothing Jetson-like there
+    if profiles.detect_jetson():
+        pytest.skip("this machine is a Jetson")
+    r = cli("run", "csi://0", *SHIPPED, "--no-save")
+    assert r.code == 3
+    lines = [ln for ln in r.err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in r.err
+    assert "csi://0" in lines[0] and "not a Jetson" in lines[0] and "/dev/video" in lines[0]

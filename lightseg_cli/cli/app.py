@@ -9,7 +9,6 @@ import typer
 
 from .._version import __version__
 from ..errors import EXIT_FAILED, EXIT_SIGINT, LightsegError
-from ..tuning import tune_allocator
 from . import bench as bench_cmd
 from . import console
 from . import data as data_cmd
@@ -69,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Typer/Click handle usage errors themselves (exit 2); lightseg's own errors carry their exit code.
     """
-    tune_allocator()
     hint = "" if _debug() else " (LIGHTSEG_DEBUG=1 for details)"
     try:
         app(args=argv, prog_name="lightseg")

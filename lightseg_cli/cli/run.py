@@ -183,7 +183,7 @@ def run(
     warned = None if quiet else _warn_fallback(job.source.info)
     title = f"{job.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
     with Progress(job.pipeline, title, plain=quiet):
-        summary = job.run(mode=settings.mode)
+        summary = job.run()
     if not quiet:
         _warn_fallback(summary.source, warned)  # found on the first frame
     if json_out:

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..train.trainer import EpochInfo, StepInfo, TrainCfg, Trainer
+from ..tuning import tune_allocator
 from . import console
 from .options import DeviceOpt, JsonOpt, QuietOpt, size_arg
 
@@ -80,6 +81,7 @@ def train(
         raise typer.BadParameter("use cosine or poly", param_hint="--schedule")
     if loss not in ("ohem", "weighted", "ce"):
         raise typer.BadParameter("use ohem, weighted or ce", param_hint="--loss")
+    tune_allocator("tuned")  # training takes no hardware profile; the allocator of the shipped ones
     cfg = TrainCfg(
         model=model,
         data=str(data),

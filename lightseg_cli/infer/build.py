@@ -8,6 +8,7 @@ from collections.abc import Callable
 from .. import profiles
 from ..errors import UsageError
 from ..profiles import Settings
+from ..tuning import tune_allocator
 from ..zoo import get_cfg
 from ..zoo.classmap import classes_as as map_classes
 from .segmenter import Segmenter
@@ -28,7 +29,8 @@ def build_segmenter(
     classes_as: str | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> tuple[Segmenter, Settings]:
-    """Resolve ``profile`` (``auto`` detects one) with the non-None overrides, then build the model.
+    """Resolve ``profile`` (``auto`` detects one) with the non-None overrides, set the process's
+    allocator as the profile says (``tuning.tune_allocator``), then build the model.
 
     Args:
         model: zoo name (short forms allowed) or a checkpoint written by ``lightseg train``.
@@ -46,6 +48,7 @@ def build_segmenter(
     if on_note:
         for note in settings.notes:
             on_note(note)
+    tune_allocator(settings.allocator)
     cfg = get_cfg(model)
     if classes_as:
         cfg = map_classes(cfg, classes_as)

@@ -64,10 +64,6 @@ class Channel:
             self._cond.notify_all()
             return item
 
-    def peek_is_end(self) -> bool:
-        with self._cond:
-            return bool(self._items) and self._items[0] is END
-
     @property
     def fill(self) -> float:
         return min(len(self._items), self.maxsize) / self.maxsize

@@ -5,6 +5,8 @@ SOURCE                               resolved to
 ===================================  ===========================================
 ``-``                                a video on stdin (PyAV)
 ``0``, ``1``, ``/dev/video0``        a camera (OpenCV VideoCapture)
+``csi://0``, ``csi://1?width=1280&`` a Jetson CSI camera (GStreamer, Argus);
+``height=720&fps=60&flip=2``         mode 1920x1080 at 30 fps unless given
 ``rtsp://``, ``rtmp://``,            a live network stream (PyAV): stale frames
 ``udp://``, ``tcp://``, ``srt://``,  are dropped, lost streams are reopened
 ``http(s)://`` without a video ext
@@ -22,12 +24,13 @@ import glob
 import re
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlparse
 
 from ..errors import ImageError, SourceError
+from ..profiles import ROOT, detect_jetson, gstreamer_in_opencv
 from ..types import SourceKind
 from .base import FrameSource, natural_key, redact
-from .camera import CameraSource
+from .camera import CameraSource, csi_pipeline
 from .gstreamer import GStreamerSource
 from .images import IMAGE_SUFFIXES, ImageSource
 from .video import AVSource
@@ -40,7 +43,7 @@ def classify(spec: str) -> SourceKind:
     """The kind of source a SOURCE string names (without opening it)."""
     if spec == "-":
         return "stdin"
-    if re.fullmatch(r"\d+", spec) or re.fullmatch(r"/dev/video\d+", spec):
+    if re.fullmatch(r"\d+", spec) or re.fullmatch(r"/dev/video\d+", spec) or spec.lower().startswith("csi://"):
         return "camera"
     scheme = urlparse(spec).scheme.lower()
     if scheme in STREAM_SCHEMES:
@@ -69,7 +72,8 @@ def source_name(spec: str, kind: SourceKind) -> str:
     if kind == "stdin":
         return "stdin"
     if kind == "camera":
-        return "camera" + re.sub(r"\D", "", spec)
+        u = urlparse(spec)
+        return f"csi{u.netloc}" if u.scheme.lower() == "csi" else "camera" + re.sub(r"\D", "", spec)
     if kind in ("stream", "video") and "://" in spec:
         u = urlparse(spec)
         base = Path(u.path).stem or (u.hostname or "stream")
@@ -77,6 +81,29 @@ def source_name(spec: str, kind: SourceKind) -> str:
     if kind == "images" and not Path(spec).is_dir():
         return re.sub(r"[^\w.-]+", "_", Path(spec.split("*")[0]).name or Path(spec).parent.name) or "images"
     return Path(spec.rstrip("/\\")).stem or "source"
+
+
+_CSI_OPTIONS = ("width", "height", "fps", "flip")
+
+
+def csi_camera_pipeline(spec: str, sysroot: Path = ROOT) -> str:
+    """The GStreamer pipeline for ``csi://N[?width=W&height=H&fps=F&flip=M]`` on a Jetson (detected
+    under ``sysroot``); a :class:`SourceError` says why anywhere else or for a malformed SOURCE."""
+    u = urlparse(spec)
+    try:
+        sensor = int(u.netloc)
+        options = {k: int(v) for k, v in parse_qsl(u.query, strict_parsing=bool(u.query))}
+    except ValueError:
+        raise SourceError(f"{spec}: expected csi://N with a sensor number and optional "
+                          "?width=W&height=H&fps=F&flip=M (integers)") from None
+    unknown = set(options) - set(_CSI_OPTIONS)
+    if unknown or u.path not in ("", "/"):
+        raise SourceError(f"{spec}: unknown CSI camera option {', '.join(sorted(unknown)) or u.path} "
+                          f"(known: {', '.join(_CSI_OPTIONS)})")
+    if not detect_jetson(sysroot):
+        raise SourceError(f"{spec}: CSI cameras are read through a Jetson's Argus camera service and this "
+                          "machine is not a Jetson; for a USB camera use its number (0) or /dev/videoN")
+    return csi_pipeline(sensor, **options)
 
 
 def open_source(
@@ -87,6 +114,7 @@ def open_source(
     fmt: str | None = None,
     decoder: str = "pyav",
     skip: Callable[[str], bool] | None = None,
+    sysroot: Path = ROOT,
 ) -> FrameSource:
     """Open a SOURCE; raises :class:`SourceError` with a one-line reason when it cannot be read.
 
@@ -99,6 +127,7 @@ def open_source(
             ``opencv-gstreamer`` (Jetson's NVDEC through GStreamer) for video files.
         skip: images, folders and globs: leave out the images whose output name (stem) it returns
             True for (``--skip-existing`` resumes a batch); other sources ignore it.
+        sysroot: where ``csi://`` looks for the signs of a Jetson (``/``; tests fake one).
 
     Example:
         >>> src = open_source("<SOURCE_VIDEO_PATH>")
@@ -108,6 +137,12 @@ def open_source(
     name = source_name(spec, kind)
     if kind == "stdin":
         return AVSource("-", "stdin", name, timeout=timeout, fmt=fmt)
+    if kind == "camera" and "://" in spec:
+        pipeline = csi_camera_pipeline(spec, sysroot)
+        if not gstreamer_in_opencv():
+            raise SourceError(f"{spec}: this OpenCV was built without GStreamer, which CSI cameras need "
+                              "(use JetPack's OpenCV: python3-opencv)")
+        return CameraSource(pipeline, name, gstreamer=True, uri=spec)
     if kind == "camera":
         return CameraSource(int(spec) if spec.isdigit() else spec, name)
     if kind == "stream" or "://" in spec:
@@ -147,4 +182,4 @@ def _hw(decoder: str) -> str | None:
     return "cuda" if decoder == "pyav-hw" else None
 
 
-__all__ = ["classify", "open_source", "redact", "source_name"]
+__all__ = ["classify", "csi_camera_pipeline", "open_source", "redact", "source_name"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 ChannelOrder = Literal["rgb", "bgr"]
@@ -62,7 +62,6 @@ class ModelCfg:
     size_divisor: int = 1
     description: str = ""
     paper: str = ""
-    aliases: tuple[str, ...] = field(default=())
     class_map: str | None = None  # "source:target": the network predicts source classes, mapped (zoo/classmap.py)
 
     @property
