@@ -2,7 +2,14 @@
 
 ``Overlay.annotate(frames, labels)`` works on the device the labels are on: on CUDA it colourises
 and blends with integer tensor ops and only the finished uint8 image goes to the host; on the CPU
-it uses OpenCV's LUT and addWeighted (SIMD, about 5x faster here than the same tensor ops).
+every step is one pass over the frame (``benchmarks/postprocess.py`` times each):
+
+* colours: one palette lookup, the labels indexing a 256-entry table of packed RGBA words
+  (``np.take``), whose alpha byte one ``cvtColor`` drops; classes not drawn are black there;
+* blend: ``cv2.addWeighted`` of the frame and the colour image; with ``--classes``, the pixels of
+  the other classes are copied back from the frame through a mask that a second lookup gives;
+* legend: the swatches and names of a set of classes in view are rendered once and cached, then
+  blended in with one ``addWeighted`` through their mask.
 """
 
 from __future__ import annotations
@@ -63,15 +70,19 @@ class Overlay:
         lut[:n] = np.array(palette, np.uint8)
         lut[~drawn] = 0
         self.lut = lut
-        self._lut_cv = np.ascontiguousarray(lut.reshape(256, 1, 3))
+        rgba = np.zeros((256, 4), np.uint8)
+        rgba[:, :3] = lut
+        self._lut_rgba = rgba.view(np.uint32)[:, 0]  # one word per class: its bytes are R, G, B, 0
         self._undrawn_cv = np.where(drawn, 0, 255).astype(np.uint8).reshape(256, 1)
         self.all_drawn = bool(drawn[:n].all())
         self._torch: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._rows: dict[tuple[int, int], np.ndarray] = {}
+        self._legends: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
 
     # --- host (CPU) path -------------------------------------------------------------------
     def colorize_np(self, labels: np.ndarray) -> np.ndarray:
-        return cv2.LUT(cv2.merge([labels, labels, labels]), self._lut_cv)
+        """HxW uint8 labels -> HxWx3 uint8 RGB colours, by one lookup of packed RGBA words."""
+        rgba = np.take(self._lut_rgba, labels).view(np.uint8).reshape(*labels.shape, 4)
+        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
 
     def annotate_np(self, frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB frame + HxW uint8 labels -> uint8 RGB image."""
@@ -81,9 +92,8 @@ class Overlay:
         else:
             a = self.style.alpha
             out = cv2.addWeighted(frame, 1.0 - a, color, a, 0.0)
-            if not self.all_drawn:
-                keep = cv2.LUT(labels, self._undrawn_cv).astype(bool)
-                np.copyto(out, frame, where=keep[..., None])
+            if not self.all_drawn:  # the classes not drawn show the frame as it is
+                cv2.copyTo(frame, cv2.LUT(labels, self._undrawn_cv), out)
             if self.style.mode == "side-by-side":
                 out = np.concatenate([frame, out], axis=1)
         if self.style.legend:
@@ -127,21 +137,47 @@ class Overlay:
 
     # --- legend -----------------------------------------------------------------------------
     def draw_legend(self, image: np.ndarray, labels: np.ndarray, min_fraction: float = 0.005) -> None:
-        """In place: a column of colour swatches and names for the drawn classes in view."""
+        """In place: a column of colour swatches and names for the drawn classes in view (those
+        covering at least ``min_fraction`` of a 1-in-16 sample of the pixels)."""
         counts = np.bincount(labels[::4, ::4].reshape(-1), minlength=256)
         total = max(int(counts.sum()), 1)
-        present = [c for c in np.nonzero(counts)[0] if counts[c] / total >= min_fraction and self.drawn[c]
-                   and c < len(self.names)]
-        h = max(14, min(28, image.shape[0] // 30))
+        present = tuple(int(c) for c in np.nonzero(counts)[0] if counts[c] / total >= min_fraction and self.drawn[c]
+                        and c < len(self.names))
+        if not present:
+            return
+        legend = self._legend(present, image.shape[0], image.shape[1])
+        if legend is None:
+            return
+        block, mask = legend
+        region = image[4 : 4 + block.shape[0], 4 : 4 + block.shape[1]]
+        cv2.copyTo(cv2.addWeighted(region, 0.25, block, 0.75, 0.0), mask, region)
+
+    def _legend(self, present: tuple[int, ...], height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The legend of ``present`` for an image of this size: rows of swatch + name stacked from
+        the top (as many as fit, in class order), and the mask of the pixels they cover. Cached."""
+        h = max(14, min(28, height // 30))
+        key = (present, h, height, width)
+        if key in self._legends:
+            return self._legends[key]
+        rows = []
         y = 4
         for c in present:
-            key = (int(c), h)
-            if key not in self._rows:
-                self._rows[key] = _legend_row(self.names[c], tuple(int(v) for v in self.lut[c]), h)  # type: ignore[arg-type]
-            row = self._rows[key]
-            rh, rw = row.shape[:2]
-            if y + rh > image.shape[0] or 4 + rw > image.shape[1]:
+            row = _legend_row(self.names[c], tuple(int(v) for v in self.lut[c]), h)  # type: ignore[arg-type]
+            if y + row.shape[0] > height or 4 + row.shape[1] > width:
                 break
-            region = image[y : y + rh, 4 : 4 + rw]
-            cv2.addWeighted(region, 0.25, row, 0.75, 0.0, dst=region)
-            y += rh
+            rows.append(row)
+            y += row.shape[0]
+        legend = None
+        if rows:
+            block = np.zeros((sum(r.shape[0] for r in rows), max(r.shape[1] for r in rows), 3), np.uint8)
+            mask = np.zeros(block.shape[:2], np.uint8)
+            y = 0
+            for r in rows:
+                block[y : y + r.shape[0], : r.shape[1]] = r
+                mask[y : y + r.shape[0], : r.shape[1]] = 255
+                y += r.shape[0]
+            legend = (block, mask)
+        if len(self._legends) > 4096:  # bounded: a run sees a handful of class sets
+            self._legends.clear()
+        self._legends[key] = legend
+        return legend

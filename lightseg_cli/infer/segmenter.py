@@ -53,8 +53,12 @@ def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> 
     class c, c stays the arg-max of any convex combination (logit_c beats every other logit at
     each corner, so it beats it in the weighted sum too): the low-resolution label is the answer.
     Only samples on class boundaries (a few percent) are interpolated for real.
+
+    The interpolation is separable: the source rows are first interpolated along x at every output
+    column (``N x h x len(xs) x C`` values, small), then each boundary sample blends two of those
+    rows. The arithmetic per sample is the same as a direct bilinear tap, so the labels are too.
     """
-    h, w = logits.shape[2:]
+    n, c, h, w = logits.shape
     low = logits.argmax(1).to(torch.uint8)
     # A source cell (i, j)-(i+1, j+1) is "mixed" when its four corners disagree (edges clamp).
     right = torch.cat([low[:, :, 1:], low[:, :, -1:]], 2)
@@ -63,14 +67,21 @@ def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> 
     mixed = (low != right) | (low != down) | (low != diag)
     y0, y1, ly = _taps(ys, h)
     x0, x1, lx = _taps(xs, w)
-    out = low[:, y0][:, :, x0]
-    bi, by, bx = torch.nonzero(mixed[:, y0][:, :, x0], as_tuple=True)
-    if bi.numel():
-        lg = logits.permute(0, 2, 3, 1)
-        wy, wx = ly[by, None].to(lg.dtype), lx[bx, None].to(lg.dtype)
-        top = lg[bi, y0[by], x0[bx]] * (1 - wx) + lg[bi, y0[by], x1[bx]] * wx
-        bottom = lg[bi, y1[by], x0[bx]] * (1 - wx) + lg[bi, y1[by], x1[bx]] * wx
-        out[bi, by, bx] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
+    out = low.index_select(1, y0).index_select(2, x0)
+    flat = mixed.index_select(1, y0).index_select(2, x0).reshape(-1).nonzero().squeeze(1)
+    if flat.numel():
+        ow = xs.numel()
+        wx = lx.to(logits.dtype)
+        # rows[(b, i, x)] = logits of source row i of image b, interpolated along x at output column x
+        rows = logits.index_select(3, x0) * (1 - wx) + logits.index_select(3, x1) * wx
+        rows = rows.permute(0, 2, 3, 1).reshape(-1, c)
+        b, rest = flat // (ys.numel() * ow), flat % (ys.numel() * ow)
+        by, bx = rest // ow, rest % ow
+        base = b * (h * ow) + bx
+        top = rows.index_select(0, base + y0.index_select(0, by) * ow)
+        bottom = rows.index_select(0, base + y1.index_select(0, by) * ow)
+        wy = ly.to(logits.dtype).index_select(0, by)[:, None]
+        out.view(-1)[flat] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
     return out
 
 
@@ -79,6 +90,24 @@ def resized_argmax(logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tenso
     (h, w), dev = logits.shape[2:], logits.device
     return sampled_argmax(logits, _source_positions(h, out_hw[0], False, dev),
                           _source_positions(w, out_hw[1], False, dev))
+
+
+def repeat_labels(labels: torch.Tensor, rows: torch.Tensor | np.ndarray | None,
+                  cols: torch.Tensor | np.ndarray | None) -> torch.Tensor:
+    """``labels[:, rows][:, :, cols]`` for uint8 ``(N, H, W)`` labels (None: keep that axis): a
+    nearest-neighbour resize by index. NumPy index arrays gather on the host (for CPU tensors)."""
+    if rows is None and cols is None:
+        return labels
+    if isinstance(rows, np.ndarray) or isinstance(cols, np.ndarray):
+        a = labels.numpy()
+        if rows is not None:
+            a = a[:, rows]
+        if cols is not None:
+            a = a[:, :, cols]
+        return torch.from_numpy(a)
+    if rows is not None:
+        labels = labels.index_select(1, rows)
+    return labels if cols is None else labels.index_select(2, cols)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -150,6 +179,7 @@ class Segmenter:
         self.normalize = Normalizer(cfg.preprocess, self.size, device, self.dtype)
         self.backend: Backend = make_backend(backend, net, cfg, self.size, device, self.dtype)
         self.exact_labels = False
+        self._grids: dict[tuple, tuple] = {}
         # The final resize the network would have done, when it was skipped (see ``labels``).
         self.logit_resize = next((m for m in net.modules() if isinstance(m, LogitResize) and m.deferred), None)
 
@@ -192,25 +222,49 @@ class Segmenter:
         bilinearly resized to ``out_hw``, computed without resizing C float maps
         (:func:`resized_argmax`). Low-resolution logits (the network's final resize was skipped)
         give the same labels as the full network would, sampled where they are needed.
+
+        The cost follows the output, not the logits: along an axis where the frame is larger than
+        the network input, the labels are taken at the network size and then repeated as uint8
+        (the nearest resize picks network-size labels, so this is the same answer as sampling at
+        the frame size, at a fraction of the samples); along an axis where it is smaller, only the
+        rows/columns the nearest resize keeps are sampled.
         """
         net_hw = (self.size[1], self.size[0])
         out_hw = tuple(out_hw or net_hw)  # type: ignore[assignment]
         if self.logit_resize is not None and tuple(logits.shape[2:]) != net_hw:
-            ac, (h, w), dev = self.logit_resize.align_corners, logits.shape[2:], logits.device
             if exact:
                 logits = self.full_logits(logits)
             else:
-                # Rows/columns of the full-size map that the nearest resize keeps, mapped into the
-                # low-res logits the way the skipped bilinear resize would have sampled them.
-                ys = _source_positions(h, net_hw[0], ac, dev)[_nearest_exact(net_hw[0], out_hw[0], dev)]
-                xs = _source_positions(w, net_hw[1], ac, dev)[_nearest_exact(net_hw[1], out_hw[1], dev)]
-                return sampled_argmax(logits, ys, xs)
+                ys, xs, yi, xi = self._label_grid(tuple(logits.shape[2:]), out_hw, logits.device)  # type: ignore[arg-type]
+                return repeat_labels(sampled_argmax(logits, ys, xs), yi, xi)
         if tuple(logits.shape[2:]) == out_hw:
             return logits.argmax(1).to(torch.uint8)
         if exact:
             return resized_argmax(logits, out_hw)  # type: ignore[arg-type]
         lab = logits.argmax(1, keepdim=True).to(torch.uint8)
         return F.interpolate(lab, size=out_hw, mode="nearest-exact")[:, 0]
+
+    def _label_grid(
+        self, low_hw: tuple[int, int], out_hw: tuple[int, int], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Where :meth:`labels` samples low-res logits for ``out_hw``, per axis: the source
+        positions to sample, and the uint8 repeat that follows (None: the samples are the output).
+        Cached per sizes and device."""
+        key = (low_hw, out_hw, device)
+        grid = self._grids.get(key)
+        if grid is None:
+            ac = self.logit_resize.align_corners  # type: ignore[union-attr]
+            axes = []
+            for n_low, n_net, n_out in zip(low_hw, (self.size[1], self.size[0]), out_hw):
+                pos = _source_positions(n_low, n_net, ac, device)  # the skipped resize's sample points
+                pick = _nearest_exact(n_net, n_out, device)  # the network-size pixels the frame shows
+                # Larger frame: sample each network pixel once, then repeat them (uint8); smaller: sample what shows.
+                axes.append((pos, pick) if n_out > n_net else (pos[pick], None))
+            (ys, yi), (xs, xi) = axes
+            if device.type == "cpu":  # the repeat is a NumPy gather there (several times faster than torch's)
+                yi, xi = (None if i is None else i.numpy() for i in (yi, xi))
+            grid = self._grids[key] = (ys, xs, yi, xi)
+        return grid
 
     @torch.inference_mode()
     def __call__(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:

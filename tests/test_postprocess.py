@@ -1,0 +1,153 @@
+"""The postprocess (labels -> overlay) against straightforward implementations of the old default
+path, on frames of a real video: the labels must be identical, the overlay pixels within 1."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lightseg_cli.draw import overlay as overlay_mod
+from lightseg_cli.draw.overlay import Overlay, OverlayStyle
+from lightseg_cli.infer.segmenter import Segmenter, _nearest_exact, _source_positions, _taps
+
+from .conftest import need_shared
+
+
+# ---- the old default path, written out plainly -------------------------------------------------
+def old_sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """The arg-max of the logits bilinearly sampled at every (ys, xs), one tap per output pixel
+    (the labels of lightseg before the postprocess was made proportional to the output)."""
+    h, w = logits.shape[2:]
+    low = logits.argmax(1).to(torch.uint8)
+    right = torch.cat([low[:, :, 1:], low[:, :, -1:]], 2)
+    down = torch.cat([low[:, 1:], low[:, -1:]], 1)
+    diag = torch.cat([right[:, 1:], right[:, -1:]], 1)
+    mixed = (low != right) | (low != down) | (low != diag)
+    y0, y1, ly = _taps(ys, h)
+    x0, x1, lx = _taps(xs, w)
+    out = low[:, y0][:, :, x0]
+    bi, by, bx = torch.nonzero(mixed[:, y0][:, :, x0], as_tuple=True)
+    if bi.numel():
+        lg = logits.permute(0, 2, 3, 1)
+        wy, wx = ly[by, None].to(lg.dtype), lx[bx, None].to(lg.dtype)
+        top = lg[bi, y0[by], x0[bx]] * (1 - wx) + lg[bi, y0[by], x1[bx]] * wx
+        bottom = lg[bi, y1[by], x0[bx]] * (1 - wx) + lg[bi, y1[by], x1[bx]] * wx
+        out[bi, by, bx] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
+    return out
+
+
+def old_labels(seg: Segmenter, logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
+    """The old default: every frame pixel sampled from the low-res logits where the nearest resize of
+    the network-size labels would have taken it."""
+    (h, w), dev, ac = logits.shape[2:], logits.device, seg.logit_resize.align_corners
+    net_h, net_w = seg.size[1], seg.size[0]
+    ys = _source_positions(h, net_h, ac, dev)[_nearest_exact(net_h, out_hw[0], dev)]
+    xs = _source_positions(w, net_w, ac, dev)[_nearest_exact(net_w, out_hw[1], dev)]
+    return old_sampled_argmax(logits, ys, xs)
+
+
+def old_overlay(ov: Overlay, frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The old host overlay: 3-channel LUT, addWeighted, masked copy for --classes, legend row by row."""
+    lut = np.ascontiguousarray(ov.lut.reshape(256, 1, 3))
+    color = cv2.LUT(cv2.merge([labels, labels, labels]), lut)
+    st = ov.style
+    if st.mode == "mask":
+        out = color
+    else:
+        out = cv2.addWeighted(frame, 1.0 - st.alpha, color, st.alpha, 0.0)
+        if not ov.all_drawn:
+            np.copyto(out, frame, where=~ov.drawn[labels][..., None])
+        if st.mode == "side-by-side":
+            out = np.concatenate([frame, out], axis=1)
+    if st.legend:
+        counts = np.bincount(labels[::4, ::4].reshape(-1), minlength=256)
+        total = max(int(counts.sum()), 1)
+        present = [c for c in np.nonzero(counts)[0] if counts[c] / total >= 0.005 and ov.drawn[c]
+                   and c < len(ov.names)]
+        h = max(14, min(28, out.shape[0] // 30))
+        y = 4
+        for c in present:
+            row = overlay_mod._legend_row(ov.names[c], tuple(int(v) for v in ov.lut[c]), h)
+            rh, rw = row.shape[:2]
+            if y + rh > out.shape[0] or 4 + rw > out.shape[1]:
+                break
+            region = out[y : y + rh, 4 : 4 + rw]
+            cv2.addWeighted(region, 0.25, row, 0.75, 0.0, dst=region)
+            y += rh
+    return out
+
+
+# ---- real frames ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clip() -> tuple[Segmenter, list[np.ndarray], list[torch.Tensor]]:
+    """lpsnet-m (shipped) at 480x360 and its low-res logits on 8 frames of solidWhiteRight.mp4."""
+    video = need_shared("video", "solidWhiteRight.mp4")
+    seg = Segmenter("lpsnet-m", size=(480, 360))
+    assert seg.logit_resize is not None  # the default path: the network's last resize is skipped
+    frames, logits = [], []
+    with av.open(str(video)) as c, torch.inference_mode():
+        for i, f in enumerate(c.decode(video=0)):
+            if i % 27:
+                continue
+            img = f.to_ndarray(format="rgb24")
+            frames.append(img)
+            logits.append(seg.infer(seg.preprocess(seg.to_device([img]))))
+            if len(frames) == 8:
+                break
+    assert frames[0].shape == (540, 960, 3)
+    return seg, frames, logits
+
+
+def test_labels_equal_the_old_default_path_on_a_real_video(clip) -> None:
+    seg, frames, logits = clip
+    with torch.inference_mode():
+        for lg in logits:
+            # The frame size (upsampled: network-size labels repeated), the network size, and
+            # smaller or mixed sizes (sampled directly), and a batch.
+            for hw in [(540, 960), (360, 480), (270, 320), (540, 400), (200, 1280)]:
+                new, old = seg.labels(lg, hw), old_labels(seg, lg, hw)
+                assert new.shape == (1, *hw) and new.dtype == torch.uint8
+                assert torch.equal(new, old), hw
+            low = lg.argmax(1)
+            assert (low[:, :, 1:] != low[:, :, :-1]).any()  # class boundaries: the interpolation is exercised
+        batch = torch.cat(logits[:3])
+        assert torch.equal(seg.labels(batch, (540, 960)), old_labels(seg, batch, (540, 960)))
+
+
+@pytest.mark.parametrize("style", [
+    OverlayStyle(),
+    OverlayStyle(alpha=0.3, legend=False),
+    OverlayStyle(classes=(0, 3, 8)),  # --classes sky,road,car
+    OverlayStyle(mode="side-by-side"),
+    OverlayStyle(mode="mask"),
+])
+def test_overlay_is_within_one_of_the_old_blend(clip, style: OverlayStyle) -> None:
+    seg, frames, logits = clip
+    ov = Overlay(seg.cfg.dataset.palette, seg.cfg.dataset.classes, style)
+    for frame, lg in zip(frames, logits):
+        with torch.inference_mode():
+            labels = seg.labels(lg, frame.shape[:2])[0].numpy()
+        new, old = ov.annotate_np(frame, labels), old_overlay(ov, frame, labels)
+        assert new.shape == old.shape and new.dtype == np.uint8
+        assert np.abs(new.astype(int) - old.astype(int)).max() <= 1
+    if style.classes is not None:
+        shown = ~ov.drawn[labels]
+        assert (new[shown] == frame[shown]).all()  # the other classes show the frame as it is
+
+
+def test_legend_is_rendered_once_per_set_of_classes(clip, monkeypatch: pytest.MonkeyPatch) -> None:
+    seg, frames, logits = clip
+    rendered: list[str] = []
+    real = overlay_mod._legend_row
+    monkeypatch.setattr(overlay_mod, "_legend_row", lambda name, *a: rendered.append(name) or real(name, *a))
+    ov = Overlay(seg.cfg.dataset.palette, seg.cfg.dataset.classes, OverlayStyle())
+    with torch.inference_mode():
+        labels = [seg.labels(lg, f.shape[:2])[0].numpy() for f, lg in zip(frames, logits)]
+    for _ in range(3):
+        for f, lab in zip(frames, labels):
+            ov.annotate_np(f, lab)
+    sets = {k[0] for k, v in ov._legends.items()}
+    assert sets and len(rendered) == sum(len(s) for s in sets)  # each row drawn once per set in view
