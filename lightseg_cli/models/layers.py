@@ -40,6 +40,83 @@ class ConvBN(nn.Module):
         return self.act(x) if self.act is not None else x
 
 
+class ConvBNAct(ConvBN):
+    """Conv2d (no bias), BatchNorm and an optional activation module (``nn.ReLU``, ``nn.ReLU6``, ...).
+
+    A ``ConvBN`` whose activation is given, so batch-norm folding treats both alike.
+    """
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        k: int,
+        stride: int = 1,
+        *,
+        dilation: int = 1,
+        groups: int = 1,
+        act: nn.Module | None = None,
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__(c_in, c_out, k, stride, dilation=dilation, groups=groups, act=False, eps=eps)
+        self.act = act
+
+
+def make_divisible(v: float, divisor: int) -> int:
+    """``v`` rounded to the nearest multiple of ``divisor``, never more than 10% below ``v`` (the
+    channel rounding of MobileNet, EfficientNet and GhostNet)."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def stride_plan(strides: list[int], output_stride: int, stem_stride: int = 2) -> list[tuple[int, int]]:
+    """Per block, ``(stride, dilation)`` for a backbone whose blocks have nominal ``strides``.
+
+    Once the network stride reaches ``output_stride``, a later strided block runs with stride 1
+    and every block after it with its dilation multiplied by that stride (atrous convolution, as in
+    DeepLab and MobileNetV3's segmentation models); the block itself keeps the previous dilation.
+    """
+    if output_stride not in (8, 16, 32):
+        raise ValueError(f"output stride must be 8, 16 or 32, got {output_stride}")
+    plan, current, dilation = [], stem_stride, 1
+    for s in strides:
+        if s > 1 and current >= output_stride:
+            plan.append((1, dilation))
+            dilation *= s
+        else:
+            current *= s
+            plan.append((s, dilation))
+    return plan
+
+
+def feature_taps(strides: list[int], stem_stride: int = 2) -> tuple[int, int, int]:
+    """Indices of the last blocks at nominal network strides 8, 16 and 32 (the blocks whose outputs
+    a segmentation head reads)."""
+    taps, current = {}, stem_stride
+    for i, s in enumerate(strides):
+        current *= s
+        taps[current] = i
+    try:
+        return taps[8], taps[16], taps[32]
+    except KeyError:
+        raise ValueError(f"blocks with strides {strides} do not reach strides 8, 16 and 32") from None
+
+
+def init_weights(model: nn.Module) -> None:
+    """He-normal (fan-out) convolutions, unit batch norms, small-normal linear layers, zero biases."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
 class BNPReLU(nn.Module):
     """BatchNorm followed by PReLU (the authors' ``BR``)."""
 
