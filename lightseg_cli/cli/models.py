@@ -51,6 +51,8 @@ def models(
     for r in rows:
         w = "[green]ok[/green]" if r["weights_verified"] else ("[red]corrupt[/red]" if r["weights_present"]
                                                                else "[yellow]missing[/yellow]")
+        if r["license"] is None:  # not in the manifest: this release has no weights for it
+            w = "[dim]not released[/dim]"
         table.add_row(r["name"], r["dataset"], str(r["classes"]), "x".join(map(str, r["input_size"])),
                       f"{r['params_m']:.2f}", f"{r['gflops']:.2f}", w)
     console.stdout.print(table)

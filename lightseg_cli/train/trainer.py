@@ -32,7 +32,7 @@ from ..infer.segmenter import Segmenter, resolve_device
 from ..io import atomic
 from ..io.images import read_rgb
 from ..zoo import ModelCfg, get_cfg
-from ..zoo import weights as weight_store
+from ..zoo.backbones import initial_weights
 from ..zoo.classmap import classes_as, weight_module
 from ..zoo.pretrained import Dataset
 from ..zoo.registry import build_model
@@ -193,9 +193,10 @@ class Trainer:
         self.model = build_model(self.model_cfg)
         self.net = weight_module(self.model)  # what checkpoints store (a mapped model's inner network)
         if cfg.pretrained and base.arch != "lpsnet":
-            try:
-                n, total = _partial_load(self.net, weight_store.load_state_dict(base))
-                self.log(f"initialised {n}/{total} tensors from {base.name}'s weights")
+            try:  # the entry's ImageNet backbone weights, else its released weights (zoo/backbones.py)
+                state, source = initial_weights(base)
+                n, total = _partial_load(self.net, state)
+                self.log(f"initialised {n}/{total} tensors from {source}")
             except Exception as e:  # no weights available: train from scratch, say so
                 self.log(f"training {base.name} from scratch ({e})")
         if cfg.init:

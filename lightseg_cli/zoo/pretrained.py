@@ -63,6 +63,7 @@ class ModelCfg:
     description: str = ""
     paper: str = ""
     class_map: str | None = None  # "source:target": the network predicts source classes, mapped (zoo/classmap.py)
+    pretrained_backbone: str | None = None  # ImageNet weights training starts from (zoo/backbones.py)
 
     @property
     def num_classes(self) -> int:
