@@ -3,7 +3,8 @@
 All three run in one process on the same frames, with the same code for each step (the pipeline's
 own step functions). Both loops write a real overlay video to a temporary folder, so encoding is
 counted. With ``repeat > 1`` the modes are interleaved and the medians are reported, so a noisy
-machine disturbs both sides alike.
+machine disturbs both sides alike. The pipelined runs' worker layout (measured once, before the
+timed runs, when the profile says ``workers = "auto"``) is reported with the figures.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class BenchResult:
     # model-only measurement taken next to it, so slow drift of a shared machine cancels out.
     pipelined_vs_sequential: float
     pipelined_vs_model: float
+    layout: dict[str, Any]  # the pipelined runs': workers x threads, postprocess workers, how chosen
 
     def to_json(self) -> dict[str, Any]:
         r = lambda v: None if v is None else round(v, 3)  # noqa: E731
@@ -56,6 +58,7 @@ class BenchResult:
             "pipelined_stages_ms": {k: r(v) for k, v in self.pipelined_stages_ms.items()},
             "backend": self.backend,
             "device": self.device,
+            "layout": self.layout,
             "runs": self.runs,
         }
 
@@ -131,4 +134,5 @@ def bench(
               for s in runs] + [{"mode": "model", "fps": round(m, 3)} for m in model_rates],
         pipelined_vs_sequential=statistics.median(p.fps / q.fps for p, q in zip(pip, seq) if q.fps),
         pipelined_vs_model=statistics.median(p.fps / m for p, m in zip(pip, model_rates) if m),
+        layout=pip[0].layout,
     )

@@ -1,8 +1,9 @@
 """Hardware profiles: ``pipelines/*.toml`` -> frozen ``Settings`` for one machine.
 
-A profile names the device, precision, inference backend, decode/encode backends, batch size,
-queue depth, CPU threads, where the overlay is drawn, the memory allocator's settings and default
-input sizes per model family.
+A profile names the device, precision, inference backend, decode/encode backends (and the x264
+preset and threads), batch size, queue depth, the worker layout (inference workers x threads and
+postprocess workers; ``workers = "auto"`` measures it at start, see ``pipeline/layout.py``), where
+the overlay is drawn, the memory allocator's settings and default input sizes per model family.
 ``resolve`` applies command-line overrides, then checks each choice against this machine and
 falls back with one warning line per fallback (never a crash): no CUDA -> cpu/fp32, no TensorRT
 -> ONNX Runtime -> torch, no GStreamer in OpenCV -> PyAV.
@@ -37,8 +38,10 @@ else:  # pragma: no cover
 PRECISIONS = ("fp32", "fp16", "bf16")
 BACKENDS = ("torch", "torch-plain", "onnxruntime", "tensorrt")
 DECODERS = ("pyav", "pyav-hw", "opencv-gstreamer")
-_KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "batch", "queue", "threads",
-         "workers", "overlay", "allocator", "sizes"}
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+_KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "encoder_preset",
+         "encoder_threads", "batch", "queue", "threads", "workers", "postprocess_workers", "overlay", "allocator",
+         "sizes"}
 ROOT = Path("/")
 
 
@@ -53,10 +56,15 @@ class Settings:
     backend: str = "torch"
     decode: str = "pyav"
     encode: str = "libx264"
+    encoder_preset: str = "superfast"  # x264 speed preset of the overlay video (--preset overrides)
+    encoder_threads: int = 0  # x264 threads (0 = FFmpeg's choice)
     batch: int = 1
     queue: int = 4
     threads: int = 0  # intra-op threads per torch op in the pipeline (0 = auto)
-    workers: int = 1  # inference workers on different frames (0 = auto: one per core on a CPU, up to 4)
+    # Inference workers on different frames: a number; 0 = one per core on a CPU (up to 4); "auto" =
+    # chosen with threads and postprocess workers from a measurement at start (pipeline/layout.py).
+    workers: int | str = 1
+    postprocess_workers: int | str = "auto"  # a number, or "auto": measured with workers "auto", else 1
     overlay: str = "host"
     allocator: str = "tuned"  # "tuned": glibc thresholds for large tensors (tuning.py); "glibc": its defaults
     sizes: dict[str, str] = field(default_factory=dict)
@@ -100,8 +108,15 @@ def _validate(s: Settings, where: str) -> None:
         raise UsageError(f"{where}: backend {s.backend!r} is not one of {', '.join(BACKENDS)}")
     if s.decode not in DECODERS:
         raise UsageError(f"{where}: decode {s.decode!r} is not one of {', '.join(DECODERS)}")
-    if s.batch < 1 or s.queue < 1 or s.workers < 0 or s.threads < 0:
-        raise UsageError(f"{where}: batch and queue must be >= 1, workers and threads >= 0")
+    if s.batch < 1 or s.queue < 1 or s.threads < 0 or s.encoder_threads < 0:
+        raise UsageError(f"{where}: batch and queue must be >= 1, threads and encoder_threads >= 0")
+    if s.workers != "auto" and not (isinstance(s.workers, int) and s.workers >= 0):
+        raise UsageError(f"{where}: workers must be a number >= 0 or \"auto\" (got {s.workers!r})")
+    if s.postprocess_workers != "auto" and not (isinstance(s.postprocess_workers, int) and s.postprocess_workers >= 1):
+        raise UsageError(f"{where}: postprocess_workers must be a number >= 1 or \"auto\" "
+                         f"(got {s.postprocess_workers!r})")
+    if s.encoder_preset not in X264_PRESETS:
+        raise UsageError(f"{where}: encoder_preset {s.encoder_preset!r} is not one of {', '.join(X264_PRESETS)}")
     if s.overlay not in ("host", "device"):
         raise UsageError(f"{where}: overlay must be 'host' or 'device'")
     if s.allocator not in ALLOCATORS:
@@ -197,11 +212,19 @@ def check(s: Settings) -> Settings:
         notes.append(f"encode {s.encode}: not usable here -> libx264")
         s = replace(s, encode="libx264")
     cores = os.cpu_count() or 1
+    if s.workers == "auto" and (s.device != "cpu" or cores == 1 or s.threads):
+        # Nothing to measure: one worker feeds a GPU, one core has one layout, and threads given
+        # by hand fix the workers to the cores they leave.
+        s = replace(s, workers=max(1, cores // s.threads) if s.device == "cpu" and s.threads else 1)
+    if s.workers != "auto" and s.postprocess_workers == "auto":
+        s = replace(s, postprocess_workers=1)
     if s.workers == 0:
         # Measured on 2 cores: two single-threaded inference workers run ESPNetv2 s0.5 at 1.3x and
         # s2.0 at about 1.0-1.1x the rate of one two-threaded worker (small ops parallelise poorly).
         workers = min(cores, 4) if s.device == "cpu" else 1
         s = replace(s, workers=workers, threads=s.threads or (max(1, cores // workers) if workers > 1 else 0))
+    if s.workers != "auto" and s.workers > 1 and s.device == "cpu" and not s.threads:
+        s = replace(s, threads=max(1, cores // s.workers))  # several workers share the cores
     if s.threads > cores:
         notes.append(f"threads {s.threads}: this machine has {cores} cores -> {cores}")
         s = replace(s, threads=cores)

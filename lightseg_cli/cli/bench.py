@@ -19,6 +19,7 @@ from .options import (
     HalfOpt,
     JsonOpt,
     ModelOpt,
+    PostWorkersOpt,
     ProfileOpt,
     QuietOpt,
     SizeOpt,
@@ -43,6 +44,7 @@ def bench(
     batch: BatchOpt = None,
     workers: WorkersOpt = None,
     threads: ThreadsOpt = None,
+    post_workers: PostWorkersOpt = None,
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -57,11 +59,13 @@ def bench(
         batch=batch,
         workers=workers,
         threads=threads,
+        post_workers=post_workers,
         backend=backend,
         classes_as=classes_as,
         quiet=quiet or json_out,
     )
-    opts = RunOptions(decoder=settings.decode, encoder=settings.encode, pipeline=pipeline_cfg(settings))
+    opts = RunOptions(decoder=settings.decode, encoder=settings.encode, preset=settings.encoder_preset,
+                      encoder_threads=settings.encoder_threads, pipeline=pipeline_cfg(settings))
     result = run_bench(
         source, seg, frames=frames, repeat=repeat, opts=opts, log=None if quiet or json_out else console.log
     )
@@ -86,6 +90,10 @@ def bench(
         p = result.pipelined_stages_ms.get(k)
         s.add_row(k, "-" if v is None else f"{v:.1f}", "-" if p is None else f"{p:.1f}")
     console.stdout.print(s)
+    lay = result.layout
+    console.stdout.print(
+        f"pipelined layout: {lay.get('workers')} inference worker(s) x {lay.get('threads_per_worker')} thread(s), "
+        f"{lay.get('postprocess_workers')} postprocess worker(s) ({lay.get('chosen_by')})", highlight=False)
     console.stdout.print(
         f"pipelined / sequential = {result.pipelined_vs_sequential:.2f}x; pipelined / model-only = "
         f"{result.pipelined_vs_model:.2f} (medians of per-repeat ratios)",

@@ -26,6 +26,7 @@ def build_segmenter(
     batch: int | None = None,
     workers: int | None = None,
     threads: int | None = None,
+    post_workers: int | None = None,
     backend: str | None = None,
     exact_labels: bool = False,
     classes_as: str | None = None,
@@ -35,13 +36,18 @@ def build_segmenter(
     return build.build_segmenter(
         model, profile=profile, size=size_arg(size), device=device,
         precision=None if half is None else ("fp16" if half else "fp32"), batch=batch, workers=workers,
-        threads=threads, backend=backend, exact_labels=exact_labels, classes_as=classes_as,
+        threads=threads, post_workers=post_workers, backend=backend, exact_labels=exact_labels, classes_as=classes_as,
         on_note=None if quiet else _warn_note,
     )
 
 
 def pipeline_cfg(settings: Settings, *, stride: int = 1, buffer: int = 2, max_frames: int | None = None) -> PipelineCfg:
-    """The pipeline part of a resolved profile."""
+    """The pipeline part of a resolved profile (``workers = "auto"``: the layout is measured when
+    the pipeline is built)."""
+    auto = settings.workers == "auto"
+    post = settings.postprocess_workers
     return PipelineCfg(batch=settings.batch, stride=stride, buffer=buffer, queue=settings.queue,
-                       workers=settings.workers, threads=settings.threads, max_frames=max_frames,
+                       workers=1 if auto else int(settings.workers), threads=settings.threads,
+                       post_workers=(0 if auto else 1) if post == "auto" else int(post),
+                       layout="auto" if auto else "fixed", max_frames=max_frames,
                        overlay_on_device=settings.overlay == "device")

@@ -50,3 +50,6 @@ BackendOpt = Annotated[str | None, typer.Option("--backend", help="Inference bac
 WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, help="Inference workers on different frames "
                                                 "(CPU: several single-threaded ones can beat one multi-threaded).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=0, help="Threads per torch op (0 = one per core).")]
+PostWorkersOpt = Annotated[int | None, typer.Option("--post-workers", min=1, help="Postprocess (labels + overlay) "
+                                                    "workers on different frames (default: from the profile; the "
+                                                    "cpu profile measures the layout at start).")]

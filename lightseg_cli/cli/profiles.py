@@ -51,8 +51,8 @@ def show(
     t.add_column("setting")
     t.add_column("profile")
     t.add_column("on this machine")
-    for key in ("device", "precision", "backend", "decode", "encode", "batch", "queue", "threads", "workers",
-                "overlay"):
+    for key in ("device", "precision", "backend", "decode", "encode", "encoder_preset", "encoder_threads", "batch",
+                "queue", "threads", "workers", "postprocess_workers", "overlay"):
         a, b = getattr(asked, key), getattr(got, key)
         t.add_row(key, str(a), str(b) if a == b else f"[yellow]{b}[/yellow]")
     t.add_row("sizes", ", ".join(f"{k}={v}" for k, v in asked.sizes.items()) or "model native", "")

@@ -9,8 +9,7 @@ import typer
 
 from ..pipeline.job import RunOptions, exit_code, prepare
 from ..pipeline.stats import RunSummary
-from ..profiles import DECODERS
-from ..sinks.video import X264_PRESETS
+from ..profiles import DECODERS, X264_PRESETS
 from ..sources import open_source
 from ..types import SourceInfo
 from . import console
@@ -24,6 +23,7 @@ from .options import (
     HalfOpt,
     JsonOpt,
     ModelOpt,
+    PostWorkersOpt,
     ProfileOpt,
     SizeOpt,
     ThreadsOpt,
@@ -56,6 +56,9 @@ def _report(summary: RunSummary, out: Path | None) -> None:
     ms = ", ".join(f"{k} {v:.1f}" for k, v in s.stages_ms.items() if v is not None)
     if ms:
         console.log(f"per frame (ms): {ms}; bottleneck: {s.bottleneck}")
+    if lay := s.layout:
+        console.log(f"layout: {lay['workers']} inference worker(s) x {lay['threads_per_worker']} thread(s), "
+                    f"{lay['postprocess_workers']} postprocess worker(s) ({lay['chosen_by']})")
     if s.dropped:
         console.log(f"dropped {s.dropped} stale frames (live source)")
     for item in s.skipped:
@@ -124,7 +127,8 @@ def run(
         str | None, typer.Option("--format", help="Force the input container format (e.g. mpegts for stdin).")
     ] = None,
     crf: Annotated[int, typer.Option("--crf", min=0, max=51, help="H.264 quality of the overlay video.")] = 23,
-    preset: Annotated[str, typer.Option("--preset", help="x264 speed preset: ultrafast ... veryslow.")] = "superfast",
+    preset: Annotated[str | None, typer.Option("--preset", help="x264 speed preset: ultrafast ... veryslow "
+                                               "(default: the profile's encoder_preset).")] = None,
     size: SizeOpt = None,
     classes_as: ClassesAsOpt = None,
     profile: ProfileOpt = "auto",
@@ -133,6 +137,7 @@ def run(
     batch: BatchOpt = None,
     workers: WorkersOpt = None,
     threads: ThreadsOpt = None,
+    post_workers: PostWorkersOpt = None,
     backend: BackendOpt = None,
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live panel and no report: one plain progress "
@@ -141,7 +146,7 @@ def run(
     """Label a video, stream, camera, image or folder: overlays, masks and live FPS."""
     if overlay not in ("blend", "mask", "side-by-side"):
         raise typer.BadParameter("use blend, mask or side-by-side", param_hint="--overlay")
-    if preset not in X264_PRESETS:
+    if preset is not None and preset not in X264_PRESETS:
         raise typer.BadParameter(f"use one of {', '.join(X264_PRESETS)}", param_hint="--preset")
     seg, settings = build_segmenter(
         model,
@@ -152,6 +157,7 @@ def run(
         batch=batch,
         workers=workers,
         threads=threads,
+        post_workers=post_workers,
         backend=backend,
         exact_labels=exact_labels,
         classes_as=classes_as,
@@ -171,7 +177,8 @@ def run(
         legend=legend,
         skip_existing=skip_existing,
         crf=crf,
-        preset=preset,
+        preset=preset or settings.encoder_preset,
+        encoder_threads=settings.encoder_threads,
         timeout=timeout,
         reconnect=reconnect,
         input_format=input_format,

@@ -24,6 +24,7 @@ def build_segmenter(
     batch: int | None = None,
     workers: int | None = None,
     threads: int | None = None,
+    post_workers: int | None = None,
     backend: str | None = None,
     exact_labels: bool = False,
     classes_as: str | None = None,
@@ -44,7 +45,7 @@ def build_segmenter(
         raise :class:`UsageError`.
     """
     settings = profiles.resolve(profile, device=device, precision=precision, batch=batch, backend=backend,
-                                workers=workers, threads=threads)
+                                workers=workers, threads=threads, postprocess_workers=post_workers)
     if on_note:
         for note in settings.notes:
             on_note(note)

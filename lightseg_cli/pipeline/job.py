@@ -52,7 +52,8 @@ class RunOptions:
     legend: bool = True
     skip_existing: bool = False
     crf: int = 23
-    preset: str = "superfast"
+    preset: str = "superfast"  # x264 preset (the profile's encoder_preset)
+    encoder_threads: int = 0  # x264 threads (the profile's encoder_threads; 0 = FFmpeg's choice)
     timeout: float = 10.0
     reconnect: int = 3
     input_format: str | None = None
@@ -88,7 +89,7 @@ def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter
             sinks += [MaskDir(out / "masks", "{name}"), OverlayDir(out / "overlays")]
         else:
             sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf, preset=opts.preset,
-                                      codec=opts.encoder))
+                                      codec=opts.encoder, threads=opts.encoder_threads))
             if opts.save_masks:
                 sinks.append(MaskDir(out / "masks", f"{name}_{{index:06d}}"))
             if opts.mask_video:

@@ -6,7 +6,9 @@ ops) and frames then never need copying between address spaces. Sequential mode 
 step functions one frame after another; ``lightseg bench`` compares the two.
 
 Files never drop a frame and keep their order; live sources feed a ``drop-oldest`` queue of
-``buffer`` frames so latency stays bounded (drops are counted). End of stream is an ``END`` marker
+``buffer`` frames so latency stays bounded (drops are counted). Several inference workers and
+several postprocess workers may each take the next batch; batches carry their sequence number and
+the writer puts them back in order. End of stream is an ``END`` marker
 that every stage passes on in ``finally``; an error in any stage aborts the others (every blocking
 queue call wakes up on abort), and sinks are always closed so videos are finalised.
 """
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -30,6 +32,7 @@ from ..tuning import HeapTrim
 from ..types import Frame, Result, Skipped
 from . import signals
 from .channel import END, Channel
+from .layout import Layout, measure_layout
 from .stats import RunStats, RunSummary
 
 
@@ -55,6 +58,8 @@ class PipelineCfg:
     max_frames: int | None = None  # stop after this many processed frames
     workers: int = 1  # inference threads working on different batches (results are re-ordered)
     threads: int = 0  # pipelined mode: threads per torch op (0 = torch's default, one per core)
+    post_workers: int = 1  # postprocess (labels + overlay) threads on different batches (0: with layout "auto")
+    layout: str = "fixed"  # "auto": workers, threads (and post_workers if 0) measured at start (layout.py)
     overlay_on_device: bool = True  # False: colourise/blend on the host even when inferring on a GPU
 
 
@@ -82,17 +87,22 @@ class Pipeline:
         sinks: list[Sink],
         cfg: PipelineCfg = PipelineCfg(),
     ) -> None:
-        if min(cfg.batch, cfg.stride, cfg.buffer, cfg.queue, cfg.workers) < 1 or cfg.threads < 0:
-            raise ValueError("batch, stride, buffer, queue and workers must be at least 1")
+        if min(cfg.batch, cfg.stride, cfg.buffer, cfg.queue, cfg.workers) < 1 or cfg.threads < 0 \
+                or cfg.post_workers < (0 if cfg.layout == "auto" else 1) or cfg.layout not in ("fixed", "auto"):
+            raise ValueError("batch, stride, buffer, queue, workers and post_workers must be at least 1")
         self.source = source
         self.seg = segmenter
         self.overlay = overlay
         self.sinks = sinks
-        self.cfg = cfg
         # What the sinks need (see Sink); a sink with only write and close needs neither.
         self._write_on_caller = any(getattr(s, "needs_main_thread", False) for s in sinks)
         self._stop_asks = [s.stop_requested for s in sinks if hasattr(s, "stop_requested")]
-        self.stats = RunStats(segmenter.device, cfg.workers, cfg.stride, cfg.max_frames)
+        # Nothing reads the overlay (masks only, or nothing saved): it is not drawn.
+        self.draws_overlay = overlay is not None and any(getattr(s, "needs_overlay", True) for s in sinks)
+        self.layout = self._layout(cfg)
+        self.cfg = cfg = replace(cfg, workers=self.layout.workers, threads=self.layout.threads,
+                                 post_workers=self.layout.post_workers)
+        self.stats = RunStats(segmenter.device, cfg.workers, cfg.stride, cfg.max_frames, cfg.post_workers)
         self._heap_trim = HeapTrim()
         self.stopping = threading.Event()  # graceful: stop reading, finish what is queued
         self.abort = threading.Event()  # error or second interrupt: stop now
@@ -100,6 +110,17 @@ class Pipeline:
         self.error: BaseException | None = None
         self.channels: list[Channel] = []
         self._lock = threading.Lock()
+
+    def _layout(self, cfg: PipelineCfg) -> Layout:
+        """The profile's numbers, or (layout "auto") a measurement of this run's stage costs."""
+        if cfg.layout != "auto":
+            return Layout(cfg.workers, cfg.threads, cfg.post_workers)
+        info = self.source.info
+        if info.frames == 1:
+            return Layout(1, 0, 1, chosen_by="one image", reason="one frame: one worker with every core")
+        frame_hw = (info.height, info.width) if info.height and info.width else (self.seg.size[1], self.seg.size[0])
+        return measure_layout(self.seg, self.overlay if self.draws_overlay else None, frame_hw,
+                              post_workers=cfg.post_workers)
 
     # ---- control --------------------------------------------------------------------------
     def request_stop(self, reason: str | None = None) -> None:
@@ -156,7 +177,7 @@ class Pipeline:
             frames = b.tensor
             if not self.cfg.overlay_on_device and labels.device.type != "cpu":
                 frames, labels = frames.cpu(), labels.cpu()
-            drawn = self.overlay.annotate(frames, labels) if self.overlay else None
+            drawn = self.overlay.annotate(frames, labels) if self.draws_overlay else None  # type: ignore[union-attr]
             host = labels.cpu().numpy() if labels.device.type != "cpu" else labels.numpy()
             return [Result(f, host[i], None if drawn is None else drawn[i]) for i, f in enumerate(b.frames)]
 
@@ -212,8 +233,9 @@ class Pipeline:
         q_frames = Channel("frames", self.cfg.buffer if live else self.cfg.queue * self.cfg.batch, self.abort,
                            "drop-oldest" if live else "wait")
         q_pre = Channel("preprocessed", max(self.cfg.queue, workers), self.abort)
-        q_logits = Channel("logits", max(self.cfg.queue, workers), self.abort)
-        q_results = Channel("results", self.cfg.queue, self.abort)
+        post_workers = self.cfg.post_workers
+        q_logits = Channel("logits", max(self.cfg.queue, workers, post_workers), self.abort)
+        q_results = Channel("results", max(self.cfg.queue, post_workers), self.abort)
         self.channels = [q_frames, q_pre, q_logits, q_results]
 
         def decode() -> None:
@@ -233,44 +255,48 @@ class Pipeline:
                 if ended and not carry:
                     return
 
-        remaining = [workers]
-        lock = threading.Lock()
+        def pool(step: Callable[[Any], Any], inp: Channel, out: Channel, n: int) -> Callable[[], None]:
+            """A stage body for ``n`` workers taking (seq, item) from ``inp`` and putting
+            (seq, step(item)) on ``out``; the last one to finish sends END downstream."""
+            remaining = [n]
+            lock = threading.Lock()
 
-        def infer() -> None:
-            try:
-                while (item := q_pre.get()) is not END:
-                    seq, batch = item
-                    if not q_logits.put((seq, self._infer(batch))):
-                        return
-                q_pre.put(END)  # let the sibling workers see the end too
-            finally:
-                with lock:
-                    remaining[0] -= 1
-                    last = remaining[0] == 0
-                if last:
-                    q_logits.put(END)
+            def work() -> None:
+                try:
+                    while (item := inp.get()) is not END:
+                        seq, x = item
+                        if not out.put((seq, step(x))):
+                            return
+                    inp.put(END)  # let the sibling workers see the end too
+                finally:
+                    with lock:
+                        remaining[0] -= 1
+                        last = remaining[0] == 0
+                    if last:
+                        out.put(END)
 
-        def postprocess() -> None:
-            # Workers may finish out of order: hold batches until the next one in sequence arrives.
-            pending: dict[int, _Batch] = {}
-            expected = 0
-            while (item := q_logits.get()) is not END:
-                pending[item[0]] = item[1]
-                while expected in pending:
-                    if not q_results.put(self._postprocess(pending.pop(expected))):
-                        return
-                    expected += 1
+            return work
+
+        infer = pool(self._infer, q_pre, q_logits, workers)
+        postprocess = pool(self._postprocess, q_logits, q_results, post_workers)
 
         def write() -> None:
-            while (results := q_results.get()) is not END:
-                self._write(results)
+            # Workers may finish out of order: hold results until the next ones in sequence arrive.
+            pending: dict[int, list[Result]] = {}
+            expected = 0
+            while (item := q_results.get()) is not END:
+                pending[item[0]] = item[1]
+                while expected in pending:
+                    self._write(pending.pop(expected))
+                    expected += 1
 
         threads = [
             threading.Thread(target=self._stage(decode, q_frames), name="decode", daemon=True),
             threading.Thread(target=self._stage(preprocess, q_pre), name="preprocess", daemon=True),
             *(threading.Thread(target=self._stage(infer, None), name=f"infer-{i}", daemon=True)
               for i in range(workers)),
-            threading.Thread(target=self._stage(postprocess, q_results), name="postprocess", daemon=True),
+            *(threading.Thread(target=self._stage(postprocess, None), name=f"postprocess-{i}" if post_workers > 1
+                               else "postprocess", daemon=True) for i in range(post_workers)),
         ]
         # A sink that needs the main thread (a window) gets the writer here; otherwise it has its own thread.
         inline = self._write_on_caller
@@ -321,9 +347,10 @@ class Pipeline:
                         outputs.extend(sink.close())
                     except BaseException as e:  # noqa: BLE001
                         self._fail(e)
+        layout = self.layout if mode != "sequential" else Layout(1, 0, 1, chosen_by="sequential")
         return self.stats.summary(mode=mode, seconds=seconds, source=self.source, segmenter=self.seg,
                                   channels=self.channels, outputs=outputs, error=self.error,
-                                  interrupted=self.interrupted)
+                                  interrupted=self.interrupted, layout=layout.to_json())
 
     def snapshot(self) -> dict[str, Any]:
         """Live figures for progress displays (safe to call from another thread)."""

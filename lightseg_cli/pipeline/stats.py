@@ -212,6 +212,7 @@ class RunSummary:
     outputs: list[Path] = field(default_factory=list)
     error: str | None = None
     interrupted: str | None = None  # "SIGINT" / "SIGTERM" / "window"
+    layout: dict[str, Any] = field(default_factory=dict)  # workers x threads, postprocess workers, how chosen
 
     @property
     def skipped_count(self) -> int:
@@ -245,6 +246,7 @@ class RunSummary:
             "outputs": [str(p) for p in self.outputs],
             "error": self.error,
             "interrupted": self.interrupted,
+            "layout": self.layout,
         }
 
 
@@ -252,10 +254,12 @@ class RunStats:
     """The figures of one run while it goes: stage timers, end-to-end FPS, start and last-frame
     times; read live by :meth:`snapshot` (from any thread) and at the end by :meth:`summary`."""
 
-    def __init__(self, device: torch.device, workers: int = 1, stride: int = 1, max_frames: int | None = None) -> None:
+    def __init__(self, device: torch.device, workers: int = 1, stride: int = 1, max_frames: int | None = None,
+                 post_workers: int = 1) -> None:
         self.timers = stage_timers(device)
         self.fps = FPSMeter()
         self.workers, self.stride, self.max_frames = workers, stride, max_frames
+        self.post_workers = post_workers
         self.t_start = self.t_last = time.monotonic()
 
     def start(self) -> None:
@@ -271,8 +275,8 @@ class RunStats:
         return (self.t_last if self.fps.count else time.monotonic()) - self.t_start
 
     def bottleneck(self, per_stage: dict[str, float | None], mode: str) -> str | None:
-        """The stage with the most time per frame, counting parallel inference workers."""
-        par = {"infer": self.workers if mode == "pipelined" else 1}
+        """The stage with the most time per frame, counting parallel inference and postprocess workers."""
+        par = {"infer": self.workers, "postprocess": self.post_workers} if mode == "pipelined" else {}
         timed = {s: v / par.get(s, 1) for s, v in per_stage.items() if v is not None}
         return max(timed, key=timed.__getitem__) if timed else None
 
@@ -298,13 +302,14 @@ class RunStats:
             "skipped": len(source.report.skipped),
             "bottleneck": self.bottleneck(recent, "pipelined"),
             "workers": self.workers,
+            "post_workers": self.post_workers,
             "eta": (total - done) / avg if total and avg > 0 else None,
             "elapsed": time.monotonic() - self.t_start,
         }
 
     def summary(self, *, mode: str, seconds: float, source: FrameSource, segmenter: Segmenter,
                 channels: list[Channel], outputs: list[Path], error: BaseException | None,
-                interrupted: str | None) -> RunSummary:
+                interrupted: str | None, layout: dict[str, Any] | None = None) -> RunSummary:
         stages = {s: t.median() for s, t in self.timers.items()}
         report = source.report
         return RunSummary(
@@ -326,6 +331,7 @@ class RunStats:
             outputs=outputs,
             error=describe(error),
             interrupted=interrupted,
+            layout=layout or {},
         )
 
 

@@ -33,10 +33,13 @@ class Sink(Protocol):
     * ``needs_main_thread``: ``write`` must run on the thread that called ``run`` (a GUI window);
       the writing stage then runs there instead of in a thread of its own;
     * ``stop_requested()``, asked after each write: a reason (e.g. ``"window"``) when the user
-      asked this sink to stop the run; reading then stops and what is queued is finished.
+      asked this sink to stop the run; reading then stops and what is queued is finished;
+    * ``needs_overlay``: ``write`` reads ``result.overlay``. When no sink of a run does (masks,
+      statistics, or nothing saved at all), the overlay is not drawn and ``overlay`` is None.
     """
 
     needs_main_thread: ClassVar[bool] = False
+    needs_overlay: ClassVar[bool] = True
 
     def write(self, result: Result) -> None: ...
 
@@ -62,6 +65,8 @@ def _write(path: Path, data: bytes) -> None:
 
 class MaskDir(Sink):
     """``DIR/masks/<name>.png``: single-channel PNGs, pixel value = class id."""
+
+    needs_overlay = False
 
     def __init__(self, folder: Path, pattern: str) -> None:
         self.folder = folder
@@ -107,8 +112,9 @@ class OverlayVideo(Sink):
     """``DIR/<stem>_overlay.mp4`` (H.264, yuv420p) at the source's frame rate (divided by the stride)."""
 
     def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "superfast",
-                 codec: str = "libx264") -> None:
+                 codec: str = "libx264", threads: int = 0) -> None:
         self.path, self.fps, self.crf, self.preset, self.codec = path, fps, crf, preset, codec
+        self.threads = threads  # encoder threads (0: FFmpeg's choice)
         self.writer: VideoWriter | None = None
 
     def write(self, result: Result) -> None:
@@ -116,7 +122,8 @@ class OverlayVideo(Sink):
             return
         if self.writer is None:
             h, w = result.overlay.shape[:2]
-            self.writer = VideoWriter(self.path, (w, h), self.fps, codec=self.codec, crf=self.crf, preset=self.preset)
+            self.writer = VideoWriter(self.path, (w, h), self.fps, codec=self.codec, crf=self.crf, preset=self.preset,
+                                      encoder_threads=self.threads)
         self.writer.write(result.overlay)
 
     def close(self) -> list[Path]:
@@ -126,6 +133,8 @@ class OverlayVideo(Sink):
 
 class MaskVideo(Sink):
     """``DIR/<stem>_masks.mkv``: lossless FFV1 gray video whose pixel values are class ids."""
+
+    needs_overlay = False
 
     def __init__(self, path: Path, fps: Fraction) -> None:
         self.path, self.fps = path, fps
@@ -144,6 +153,8 @@ class MaskVideo(Sink):
 
 class StatsLog(Sink):
     """``DIR/<stem>_stats.jsonl``: per frame, index, time and per-class pixel fraction."""
+
+    needs_overlay = False
 
     def __init__(self, path: Path, class_names: tuple[str, ...]) -> None:
         self.path = path

@@ -17,8 +17,6 @@ import numpy as np
 from ..errors import OutputError
 from ..io import atomic
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-
 
 class VideoWriter:
     """Constant-frame-rate video writer.
@@ -28,8 +26,8 @@ class VideoWriter:
         size: (width, height) of every frame; frames of another size are resized.
         fps: frame rate as an exact fraction (29.97 stays 30000/1001).
         codec: ``libx264`` (yuv420p, browser-playable) or ``ffv1`` (lossless gray8 for class ids).
-        crf, preset: x264 quality and speed (superfast: about half the CPU of veryfast for ~1.7x
-            the bytes at the same crf; the encoder shares the CPU with inference).
+        crf, preset: x264 quality and speed (a profile's ``encoder_preset``; benchmarks/x264_presets.py
+            measures what each costs in time and bytes; the encoder shares the CPU with inference).
         encoder_threads: threads the encoder may use (0 = FFmpeg's choice).
 
     Example:

@@ -1,0 +1,198 @@
+"""The worker layout of a pipelined run: inference workers x torch threads each, and postprocess
+workers. A profile fixes it (``workers = 2``, ``threads = 1``, ``postprocess_workers = 1``) or
+asks for it to be measured at start (``workers = "auto"``, the ``cpu`` profile).
+
+The measurement (:func:`measure_layout`, about 0.3 s for lpsnet-m at 480x360 on 2 cores, a few
+seconds for the heaviest models) runs the run's own segmenter on the package's check photo resized
+to the run's frame size:
+
+* for each number of threads ``k`` per worker (1 and every core, and 2 from 4 cores up), the
+  inference of ``cores // k`` workers running at once, ``k`` threads each: their milliseconds per
+  inference ``t_k`` with all cores busy (so cache and memory contention are in it), and the
+  inference rate of that layout, ``(cores // k) / t_k``;
+* the postprocess (labels, and the overlay when something reads it) of one frame on one thread.
+
+The rule:
+
+1. Inference: the layout with the highest measured rate. A layout with fewer workers (more threads
+   each) is kept unless one with more workers is at least 10% faster: fewer frames in flight,
+   lower latency and memory, and when the other stages take cores from inference, threads of one
+   op wait for each other while independent workers do not. Small networks, whose many small ops
+   parallelise poorly, get one single-threaded worker per core; large ones whose ops scale get
+   fewer workers with more threads.
+2. Postprocess workers: enough that the postprocess stage keeps up with the frame time the work
+   predicts with every core busy, ``frame_ms = (inference core-ms per frame + postprocess ms) /
+   cores``: ``ceil(postprocess ms / frame_ms)``, at most one per core. With 2 cores, a second one
+   when the postprocess of a frame costs more than its inference.
+
+Decode, preprocessing and writing are one thread each whatever the layout; they are not measured
+(they take the same cores from every layout). A run of one image gets one worker with every core;
+a GPU gets one worker (the profiles resolve ``auto`` to 1 there). Results are cached per segmenter,
+frame size and overlay, so ``lightseg bench`` measures once for all its runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ..draw.overlay import Overlay
+from ..infer.export import check_image
+from ..infer.segmenter import Segmenter
+
+MORE_WORKERS_GAIN = 1.10  # a layout with more workers must be this much faster to be chosen
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a pipelined run spreads its work, and how that was decided."""
+
+    workers: int  # inference workers on different batches
+    threads: int  # torch threads per op (0: torch's default, one per core)
+    post_workers: int  # postprocess workers on different batches
+    chosen_by: str = "profile"  # "profile" (fixed numbers), "measured", "one image", "sequential"
+    measured_ms: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workers": self.workers,
+            "threads_per_worker": self.threads or torch.get_num_threads(),
+            "postprocess_workers": self.post_workers,
+            "chosen_by": self.chosen_by,
+            "measured_ms": {k: round(v, 3) for k, v in self.measured_ms.items()},
+            "reason": self.reason,
+        }
+
+
+def _concurrent_ms(fn: Callable[[], object], n: int, reps: int) -> float:
+    """Median milliseconds per call of ``fn`` while ``n`` threads call it at once (after one
+    warm-up call each)."""
+    barrier = threading.Barrier(n)
+    times: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            with torch.inference_mode():
+                fn()
+                barrier.wait()
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    fn()
+                    with lock:
+                        times.append(time.perf_counter() - t0)
+        except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
+            errors.append(e)
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, name=f"layout-{i}", daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return statistics.median(times) * 1000
+
+
+def _median_ms(fn: Callable[[], object], reps: int) -> float:
+    """Median milliseconds per call of ``fn`` (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+_cache: weakref.WeakKeyDictionary[Segmenter, dict[tuple, Layout]] = weakref.WeakKeyDictionary()
+_cache_lock = threading.Lock()
+
+
+def measure_layout(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int],
+                   cores: int | None = None, post_workers: int = 0) -> Layout:
+    """Choose inference workers x threads and postprocess workers for ``seg`` on frames of
+    ``frame_hw`` by the rule in this module's docstring. ``overlay``: the overlay the run draws
+    (None: none is drawn). ``post_workers``: a fixed number (0: choose it too)."""
+    cores = cores or os.cpu_count() or 1
+    key = (tuple(frame_hw), None if overlay is None else overlay.style, cores, post_workers)
+    with _cache_lock:
+        hit = _cache.get(seg, {}).get(key)
+    if hit is not None:
+        return hit
+    layout = _measure(seg, overlay, frame_hw, cores, post_workers)
+    with _cache_lock:
+        _cache.setdefault(seg, {})[key] = layout
+    return layout
+
+
+def _measure(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int], cores: int,
+             post_workers: int) -> Layout:
+    h, w = frame_hw
+    frame = np.ascontiguousarray(cv2.resize(check_image(), (w, h), interpolation=cv2.INTER_AREA))
+    before = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            t = seg.to_device([frame])
+            x = seg.preprocess(t)
+            torch.set_num_threads(1)
+            t0 = time.perf_counter()
+            logits = seg.infer(x)  # warm-up, and a first size of the model
+            reps = 3 if time.perf_counter() - t0 < 0.15 else 1  # heavy models: a few seconds in all
+
+            def post() -> None:
+                labels = seg.labels(logits, (h, w), seg.exact_labels)
+                if overlay is not None:
+                    overlay.annotate(t, labels)
+
+            post_ms = _median_ms(post, reps)
+            rates: dict[int, float] = {}
+            ms: dict[str, float] = {"postprocess": post_ms}
+            for k in sorted({1, cores} | ({2} if cores >= 4 else set())):
+                n = cores // k
+                torch.set_num_threads(k)
+                t_k = _concurrent_ms(lambda: seg.infer(x), n, reps)
+                ms[f"infer_{k}thread{'s' if k > 1 else ''}_x{n}"] = t_k
+                rates[k] = n / t_k
+    finally:
+        torch.set_num_threads(before)
+    return decide(rates, post_ms, cores, post_workers, ms)
+
+
+def decide(rates: dict[int, float], post_ms: float, cores: int, post_workers: int = 0,
+           measured_ms: dict[str, float] | None = None) -> Layout:
+    """The rule of this module's docstring. ``rates``: threads per worker -> inferences per
+    millisecond of ``cores // threads`` workers running at once; ``post_ms``: postprocess
+    milliseconds per frame on one thread; ``post_workers``: a fixed number (0: choose it)."""
+    # 1. Inference: from the fewest workers (most threads) down, a layout with more workers wins
+    #    only when it is MORE_WORKERS_GAIN faster than the best so far.
+    order = sorted(rates, reverse=True)
+    best = order[0]
+    for k in order[1:]:
+        if rates[k] >= rates[best] * MORE_WORKERS_GAIN:
+            best = k
+    workers = cores // best
+    infer_core_ms = cores / rates[best]  # core-milliseconds of inference per frame
+    # 2. Postprocess workers: keep up with the frame time the work predicts with every core busy.
+    frame_ms = (infer_core_ms + post_ms) / cores
+    chosen_post = post_workers or max(1, min(cores, math.ceil(post_ms / frame_ms - 1e-9)))
+    tried = ", ".join(f"{cores // k}x{k}: {r * 1000:.1f}/s" for k, r in sorted(rates.items()))
+    reason = (f"{workers} worker(s) x {best} thread(s): {rates[best] * 1000:.1f} inferences/s with all {cores} cores "
+              f"busy ({tried}); postprocess {post_ms:.1f} ms vs predicted frame time {frame_ms:.1f} ms -> "
+              f"{chosen_post} postprocess worker(s)")
+    return Layout(workers=workers, threads=best, post_workers=chosen_post, chosen_by="measured",
+                  measured_ms=dict(measured_ms or {}), reason=reason)
