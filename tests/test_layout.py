@@ -106,18 +106,21 @@ def test_two_postprocess_workers_keep_frame_order_and_labels(tmp_path: Path, seg
 # --- the layout rule ----------------------------------------------------------------------------------------
 
 def test_the_layout_rule() -> None:
-    # Two single-threaded workers do 24.5 inferences/s, one two-threaded worker 23.7: not 10% more,
-    # so the fewer workers win; postprocess far below the frame time: one postprocess worker.
-    lay = decide({1: 24.5e-3, 2: 23.7e-3}, post_ms=5.0, cores=2)
+    # rates: inference workers -> inferences per ms of that many workers at once (cores // workers threads each).
+    # One two-threaded worker does 23.7 inferences/s, two single-threaded ones 24.5: not 10% more, so
+    # the fewer workers win; postprocess far below the frame time: one postprocess worker.
+    lay = decide({1: 23.7e-3, 2: 24.5e-3}, post_ms=5.0, cores=2)
     assert (lay.workers, lay.threads, lay.post_workers, lay.chosen_by) == (1, 2, 1, "measured")
     # Small ops that parallelise poorly: two single-threaded workers do 1.3x the rate.
-    lay = decide({1: 30e-3, 2: 23e-3}, post_ms=5.0, cores=2)
+    lay = decide({1: 23e-3, 2: 30e-3}, post_ms=5.0, cores=2)
     assert (lay.workers, lay.threads) == (2, 1)
-    assert decide({1: 23e-3 * MORE_WORKERS_GAIN * 0.99, 2: 23e-3}, 5.0, 2).workers == 1
+    assert decide({1: 23e-3, 2: 23e-3 * MORE_WORKERS_GAIN * 0.99}, 5.0, 2).workers == 1
+    lay = decide({1: 10e-3, 2: 12e-3, 4: 15e-3}, post_ms=1.0, cores=16)  # 4 workers x 4 threads
+    assert (lay.workers, lay.threads) == (4, 4)
     # A postprocess dearer than the inference it follows gets a second worker (2 cores), never more than cores.
-    assert decide({1: 100e-3, 2: 60e-3}, post_ms=25.0, cores=2).post_workers == 2
-    assert decide({1: 1.0, 4: 0.5}, post_ms=100.0, cores=4).post_workers == 4
-    assert decide({1: 24e-3, 2: 23e-3}, post_ms=25.0, cores=2, post_workers=1).post_workers == 1  # fixed
+    assert decide({1: 60e-3, 2: 100e-3}, post_ms=25.0, cores=2).post_workers == 2
+    assert decide({1: 0.5, 4: 1.0}, post_ms=100.0, cores=4).post_workers == 4
+    assert decide({1: 23e-3, 2: 24e-3}, post_ms=25.0, cores=2, post_workers=1).post_workers == 1  # fixed
 
 
 def test_cpu_profile_measures_the_layout_and_run_json_reports_it(cli, tmp_path: Path) -> None:
@@ -129,8 +132,8 @@ def test_cpu_profile_measures_the_layout_and_run_json_reports_it(cli, tmp_path: 
     cores = os.cpu_count() or 1
     if cores > 1:
         assert lay["chosen_by"] == "measured" and lay["reason"]
-        assert {"postprocess", f"infer_1thread_x{cores}"} <= set(lay["measured_ms"])
-        assert lay["workers"] * lay["threads_per_worker"] == cores
+        assert "postprocess" in lay["measured_ms"] and sum(k.startswith("infer_") for k in lay["measured_ms"]) >= 2
+        assert lay["workers"] in (1, 2, 4) and lay["threads_per_worker"] == max(1, cores // lay["workers"])
     assert 1 <= lay["postprocess_workers"] <= cores
     # Numbers on the command line are the layout, as given.
     r = cli("run", video, *SHIPPED, "--size", "128x64", "--profile", "cpu", "--no-save", "--workers", "2",

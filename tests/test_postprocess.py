@@ -151,3 +151,16 @@ def test_legend_is_rendered_once_per_set_of_classes(clip, monkeypatch: pytest.Mo
             ov.annotate_np(f, lab)
     sets = {k[0] for k, v in ov._legends.items()}
     assert sets and len(rendered) == sum(len(s) for s in sets)  # each row drawn once per set in view
+
+
+def test_the_device_repeat_is_the_host_repeat() -> None:
+    """On a GPU the uint8 repeat is index_select on the device; on the CPU a NumPy gather: the same."""
+    from lightseg_cli.infer.segmenter import repeat_labels
+
+    lab = torch.randint(0, 19, (2, 36, 48), dtype=torch.uint8)
+    rows, cols = _nearest_exact(36, 54, torch.device("cpu")), _nearest_exact(48, 96, torch.device("cpu"))
+    want = lab[:, rows][:, :, cols]
+    assert torch.equal(repeat_labels(lab, rows, cols), want)
+    assert torch.equal(repeat_labels(lab, rows.numpy(), cols.numpy()), want)
+    assert torch.equal(repeat_labels(lab, None, cols.numpy()), lab[:, :, cols])
+    assert repeat_labels(lab, None, None) is lab

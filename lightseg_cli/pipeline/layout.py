@@ -6,10 +6,10 @@ The measurement (:func:`measure_layout`, about 0.3 s for lpsnet-m at 480x360 on 
 seconds for the heaviest models) runs the run's own segmenter on the package's check photo resized
 to the run's frame size:
 
-* for each number of threads ``k`` per worker (1 and every core, and 2 from 4 cores up), the
-  inference of ``cores // k`` workers running at once, ``k`` threads each: their milliseconds per
-  inference ``t_k`` with all cores busy (so cache and memory contention are in it), and the
-  inference rate of that layout, ``(cores // k) / t_k``;
+* for 1, 2 and 4 inference workers (at most one per core), the inference of that many workers
+  running at once with ``cores // workers`` torch threads each: their milliseconds per inference
+  with all cores busy (so cache and memory contention are in it), and the inference rate of that
+  layout, ``workers / ms``;
 * the postprocess (labels, and the overlay when something reads it) of one frame on one thread.
 
 The rule:
@@ -162,12 +162,12 @@ def _measure(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int],
             post_ms = _median_ms(post, reps)
             rates: dict[int, float] = {}
             ms: dict[str, float] = {"postprocess": post_ms}
-            for k in sorted({1, cores} | ({2} if cores >= 4 else set())):
-                n = cores // k
+            for n in (w for w in (1, 2, 4) if w <= cores):
+                k = cores // n
                 torch.set_num_threads(k)
-                t_k = _concurrent_ms(lambda: seg.infer(x), n, reps)
-                ms[f"infer_{k}thread{'s' if k > 1 else ''}_x{n}"] = t_k
-                rates[k] = n / t_k
+                t = _concurrent_ms(lambda: seg.infer(x), n, reps)
+                ms[f"infer_{k}thread{'s' if k > 1 else ''}_x{n}"] = t
+                rates[n] = n / t
     finally:
         torch.set_num_threads(before)
     return decide(rates, post_ms, cores, post_workers, ms)
@@ -175,24 +175,26 @@ def _measure(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int],
 
 def decide(rates: dict[int, float], post_ms: float, cores: int, post_workers: int = 0,
            measured_ms: dict[str, float] | None = None) -> Layout:
-    """The rule of this module's docstring. ``rates``: threads per worker -> inferences per
-    millisecond of ``cores // threads`` workers running at once; ``post_ms``: postprocess
-    milliseconds per frame on one thread; ``post_workers``: a fixed number (0: choose it)."""
-    # 1. Inference: from the fewest workers (most threads) down, a layout with more workers wins
+    """The rule of this module's docstring. ``rates``: inference workers -> inferences per
+    millisecond of that many workers running at once, ``cores // workers`` threads each;
+    ``post_ms``: postprocess milliseconds per frame on one thread; ``post_workers``: a fixed
+    number (0: choose it)."""
+    # 1. Inference: from the fewest workers (most threads) up, a layout with more workers wins
     #    only when it is MORE_WORKERS_GAIN faster than the best so far.
-    order = sorted(rates, reverse=True)
-    best = order[0]
-    for k in order[1:]:
-        if rates[k] >= rates[best] * MORE_WORKERS_GAIN:
-            best = k
-    workers = cores // best
-    infer_core_ms = cores / rates[best]  # core-milliseconds of inference per frame
+    order = sorted(rates)
+    workers = order[0]
+    for n in order[1:]:
+        if rates[n] >= rates[workers] * MORE_WORKERS_GAIN:
+            workers = n
+    threads = max(1, cores // workers)
+    infer_core_ms = workers * threads / rates[workers]  # core-milliseconds of inference per frame
     # 2. Postprocess workers: keep up with the frame time the work predicts with every core busy.
     frame_ms = (infer_core_ms + post_ms) / cores
     chosen_post = post_workers or max(1, min(cores, math.ceil(post_ms / frame_ms - 1e-9)))
-    tried = ", ".join(f"{cores // k}x{k}: {r * 1000:.1f}/s" for k, r in sorted(rates.items()))
-    reason = (f"{workers} worker(s) x {best} thread(s): {rates[best] * 1000:.1f} inferences/s with all {cores} cores "
+    tried = ", ".join(f"{n}x{max(1, cores // n)}: {r * 1000:.1f}/s" for n, r in sorted(rates.items()))
+    reason = (f"{workers} worker(s) x {threads} thread(s): {rates[workers] * 1000:.1f} inferences/s with all {cores} "
+              f"cores "
               f"busy ({tried}); postprocess {post_ms:.1f} ms vs predicted frame time {frame_ms:.1f} ms -> "
               f"{chosen_post} postprocess worker(s)")
-    return Layout(workers=workers, threads=best, post_workers=chosen_post, chosen_by="measured",
+    return Layout(workers=workers, threads=threads, post_workers=chosen_post, chosen_by="measured",
                   measured_ms=dict(measured_ms or {}), reason=reason)
