@@ -14,7 +14,7 @@ from lightseg_cli import profiles
 from lightseg_cli.draw.overlay import Overlay, OverlayStyle
 from lightseg_cli.errors import UsageError
 from lightseg_cli.pipeline.job import RunOptions, prepare
-from lightseg_cli.pipeline.layout import MORE_WORKERS_GAIN, Layout, decide
+from lightseg_cli.pipeline.layout import FEWER_WORKERS_GAIN, Layout, decide
 from lightseg_cli.pipeline.pipeline import Pipeline, PipelineCfg
 from lightseg_cli.sinks.outputs import MaskDir, Sink
 from lightseg_cli.sources import open_source
@@ -107,15 +107,17 @@ def test_two_postprocess_workers_keep_frame_order_and_labels(tmp_path: Path, seg
 
 def test_the_layout_rule() -> None:
     # rates: inference workers -> inferences per ms of that many workers at once (cores // workers threads each).
-    # One two-threaded worker does 23.7 inferences/s, two single-threaded ones 24.5: not 10% more, so
-    # the fewer workers win; postprocess far below the frame time: one postprocess worker.
-    lay = decide({1: 23.7e-3, 2: 24.5e-3}, post_ms=5.0, cores=2)
-    assert (lay.workers, lay.threads, lay.post_workers, lay.chosen_by) == (1, 2, 1, "measured")
-    # Small ops that parallelise poorly: two single-threaded workers do 1.3x the rate.
-    lay = decide({1: 23e-3, 2: 30e-3}, post_ms=5.0, cores=2)
-    assert (lay.workers, lay.threads) == (2, 1)
-    assert decide({1: 23e-3, 2: 23e-3 * MORE_WORKERS_GAIN * 0.99}, 5.0, 2).workers == 1
-    lay = decide({1: 10e-3, 2: 12e-3, 4: 15e-3}, post_ms=1.0, cores=16)  # 4 workers x 4 threads
+    # One two-threaded worker does 24.5 inferences/s alone, two single-threaded ones 23.7: not 10% less,
+    # so the independent workers win; postprocess far below the frame time: one postprocess worker.
+    lay = decide({1: 24.5e-3, 2: 23.7e-3}, post_ms=5.0, cores=2)
+    assert (lay.workers, lay.threads, lay.post_workers, lay.chosen_by) == (2, 1, 1, "measured")
+    # Ops that scale with threads: one two-threaded worker clearly faster.
+    lay = decide({1: 30e-3, 2: 23e-3}, post_ms=5.0, cores=2)
+    assert (lay.workers, lay.threads) == (1, 2)
+    assert decide({1: 23e-3 * FEWER_WORKERS_GAIN * 0.99, 2: 23e-3}, 5.0, 2).workers == 2
+    lay = decide({1: 15e-3, 2: 12e-3, 4: 10e-3}, post_ms=1.0, cores=16)  # 1 worker x 16 threads
+    assert (lay.workers, lay.threads) == (1, 16)
+    lay = decide({1: 10e-3, 2: 12e-3, 4: 11.5e-3}, post_ms=1.0, cores=16)  # 4 workers x 4 threads
     assert (lay.workers, lay.threads) == (4, 4)
     # A postprocess dearer than the inference it follows gets a second worker (2 cores), never more than cores.
     assert decide({1: 60e-3, 2: 100e-3}, post_ms=25.0, cores=2).post_workers == 2

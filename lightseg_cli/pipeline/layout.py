@@ -2,9 +2,11 @@
 workers. A profile fixes it (``workers = 2``, ``threads = 1``, ``postprocess_workers = 1``) or
 asks for it to be measured at start (``workers = "auto"``, the ``cpu`` profile).
 
-The measurement (:func:`measure_layout`, about 0.3 s for lpsnet-m at 480x360 on 2 cores, a few
-seconds for the heaviest models) runs the run's own segmenter on the package's check photo resized
-to the run's frame size:
+The measurement (:func:`measure_layout`: under a second for lpsnet-m at 480x360 on 2 cores, a few
+seconds for the heaviest models; the layouts interleaved over two rounds, medians) runs the run's
+own segmenter on the first frame of the run's video file (other sources: the package's check
+photo, resized to the frame size; a portrait, with about three times the class boundaries of a
+street scene, so its postprocess estimate is high):
 
 * for 1, 2 and 4 inference workers (at most one per core), the inference of that many workers
   running at once with ``cores // workers`` torch threads each: their milliseconds per inference
@@ -14,12 +16,14 @@ to the run's frame size:
 
 The rule:
 
-1. Inference: the layout with the highest measured rate. A layout with fewer workers (more threads
-   each) is kept unless one with more workers is at least 10% faster: fewer frames in flight,
-   lower latency and memory, and when the other stages take cores from inference, threads of one
-   op wait for each other while independent workers do not. Small networks, whose many small ops
-   parallelise poorly, get one single-threaded worker per core; large ones whose ops scale get
-   fewer workers with more threads.
+1. Inference: the layout with the highest measured rate; between layouts within 10% of each
+   other, the one with more workers. The measurement has the cores to itself, the run does not:
+   decode, postprocess and encode take cores from inference at any moment, and the threads of one
+   torch op then wait for each other at every op's end, while independent single-threaded workers
+   just run slower. So fewer workers with more threads (lower latency, fewer frames in flight)
+   have to be clearly faster alone to be chosen: networks whose ops scale well with threads (on
+   larger inputs) get them; small networks, whose many small ops parallelise poorly, get one
+   single-threaded worker per core (on up to 4 cores; 4 workers sharing more cores beyond).
 2. Postprocess workers: enough that the postprocess stage keeps up with the frame time the work
    predicts with every core busy, ``frame_ms = (inference core-ms per frame + postprocess ms) /
    cores``: ``ceil(postprocess ms / frame_ms)``, at most one per core. With 2 cores, a second one
@@ -51,7 +55,8 @@ from ..draw.overlay import Overlay
 from ..infer.export import check_image
 from ..infer.segmenter import Segmenter
 
-MORE_WORKERS_GAIN = 1.10  # a layout with more workers must be this much faster to be chosen
+ROUNDS = 2  # interleaved rounds of the inference measurement
+FEWER_WORKERS_GAIN = 1.10  # a layout with fewer workers (more threads each) must be this much faster alone
 
 
 @dataclass(frozen=True)
@@ -124,31 +129,34 @@ _cache_lock = threading.Lock()
 
 
 def measure_layout(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int],
-                   cores: int | None = None, post_workers: int = 0) -> Layout:
+                   cores: int | None = None, post_workers: int = 0, frame: np.ndarray | None = None) -> Layout:
     """Choose inference workers x threads and postprocess workers for ``seg`` on frames of
     ``frame_hw`` by the rule in this module's docstring. ``overlay``: the overlay the run draws
-    (None: none is drawn). ``post_workers``: a fixed number (0: choose it too)."""
+    (None: none is drawn). ``post_workers``: a fixed number (0: choose it too). ``frame``: an
+    RGB frame of the run to measure on (default: the check photo at ``frame_hw``)."""
     cores = cores or os.cpu_count() or 1
     key = (tuple(frame_hw), None if overlay is None else overlay.style, cores, post_workers)
     with _cache_lock:
         hit = _cache.get(seg, {}).get(key)
     if hit is not None:
         return hit
-    layout = _measure(seg, overlay, frame_hw, cores, post_workers)
+    if frame is None or frame.shape[:2] != tuple(frame_hw):
+        frame = cv2.resize(check_image(), (frame_hw[1], frame_hw[0]), interpolation=cv2.INTER_AREA)
+    layout = _measure(seg, overlay, np.ascontiguousarray(frame), cores, post_workers)
     with _cache_lock:
         _cache.setdefault(seg, {})[key] = layout
     return layout
 
 
-def _measure(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int], cores: int,
-             post_workers: int) -> Layout:
-    h, w = frame_hw
-    frame = np.ascontiguousarray(cv2.resize(check_image(), (w, h), interpolation=cv2.INTER_AREA))
+def _measure(seg: Segmenter, overlay: Overlay | None, frame: np.ndarray, cores: int, post_workers: int) -> Layout:
+    h, w = frame.shape[:2]
     before = torch.get_num_threads()
+    candidates = [n for n in (1, 2, 4) if n <= cores]  # inference workers; cores // n threads each
+    times: dict[int, list[float]] = {n: [] for n in candidates}
     try:
         with torch.inference_mode():
-            t = seg.to_device([frame])
-            x = seg.preprocess(t)
+            frames = seg.to_device([frame])
+            x = seg.preprocess(frames)
             torch.set_num_threads(1)
             t0 = time.perf_counter()
             logits = seg.infer(x)  # warm-up, and a first size of the model
@@ -157,19 +165,21 @@ def _measure(seg: Segmenter, overlay: Overlay | None, frame_hw: tuple[int, int],
             def post() -> None:
                 labels = seg.labels(logits, (h, w), seg.exact_labels)
                 if overlay is not None:
-                    overlay.annotate(t, labels)
+                    overlay.annotate(frames, labels)
 
             post_ms = _median_ms(post, reps)
-            rates: dict[int, float] = {}
-            ms: dict[str, float] = {"postprocess": post_ms}
-            for n in (w for w in (1, 2, 4) if w <= cores):
-                k = cores // n
-                torch.set_num_threads(k)
-                t = _concurrent_ms(lambda: seg.infer(x), n, reps)
-                ms[f"infer_{k}thread{'s' if k > 1 else ''}_x{n}"] = t
-                rates[n] = n / t
+            for r in range(ROUNDS):  # the layouts interleaved, so a drifting machine disturbs them alike
+                for n in candidates if r % 2 == 0 else candidates[::-1]:
+                    torch.set_num_threads(cores // n)
+                    times[n].append(_concurrent_ms(lambda: seg.infer(x), n, reps))
     finally:
         torch.set_num_threads(before)
+    ms: dict[str, float] = {"postprocess": post_ms}
+    rates: dict[int, float] = {}
+    for n in candidates:
+        k = cores // n
+        ms[f"infer_{k}thread{'s' if k > 1 else ''}_x{n}"] = statistics.median(times[n])
+        rates[n] = n / statistics.median(times[n])
     return decide(rates, post_ms, cores, post_workers, ms)
 
 
@@ -179,12 +189,12 @@ def decide(rates: dict[int, float], post_ms: float, cores: int, post_workers: in
     millisecond of that many workers running at once, ``cores // workers`` threads each;
     ``post_ms``: postprocess milliseconds per frame on one thread; ``post_workers``: a fixed
     number (0: choose it)."""
-    # 1. Inference: from the fewest workers (most threads) up, a layout with more workers wins
-    #    only when it is MORE_WORKERS_GAIN faster than the best so far.
-    order = sorted(rates)
+    # 1. Inference: from the most workers (one thread each) down, a layout with fewer workers and
+    #    more threads wins only when it is FEWER_WORKERS_GAIN faster than the best so far.
+    order = sorted(rates, reverse=True)
     workers = order[0]
     for n in order[1:]:
-        if rates[n] >= rates[workers] * MORE_WORKERS_GAIN:
+        if rates[n] >= rates[workers] * FEWER_WORKERS_GAIN:
             workers = n
     threads = max(1, cores // workers)
     infer_core_ms = workers * threads / rates[workers]  # core-milliseconds of inference per frame

@@ -20,13 +20,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..draw.overlay import Overlay
 from ..infer.segmenter import Segmenter
 from ..sinks.outputs import Sink
+from ..sources import open_source
 from ..sources.base import FrameSource
 from ..tuning import HeapTrim
 from ..types import Frame, Result, Skipped
@@ -120,7 +123,23 @@ class Pipeline:
             return Layout(1, 0, 1, chosen_by="one image", reason="one frame: one worker with every core")
         frame_hw = (info.height, info.width) if info.height and info.width else (self.seg.size[1], self.seg.size[0])
         return measure_layout(self.seg, self.overlay if self.draws_overlay else None, frame_hw,
-                              post_workers=cfg.post_workers)
+                              post_workers=cfg.post_workers, frame=self._first_frame())
+
+    def _first_frame(self) -> np.ndarray | None:
+        """The first frame of a video file, read by a second decoder (the run's own source is not
+        touched); None for other sources or when it cannot be read."""
+        info = self.source.info
+        if info.kind != "video" or not Path(info.uri).is_file():
+            return None
+        src = None
+        try:
+            src = open_source(info.uri)
+            return next((f.image for f in src if isinstance(f, Frame)), None)
+        except Exception:  # noqa: BLE001 - no first frame: the layout is measured on the check photo
+            return None
+        finally:
+            if src is not None:
+                src.close()
 
     # ---- control --------------------------------------------------------------------------
     def request_stop(self, reason: str | None = None) -> None:
