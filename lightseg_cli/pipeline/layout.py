@@ -3,10 +3,10 @@ workers. A profile fixes it (``workers = 2``, ``threads = 1``, ``postprocess_wor
 asks for it to be measured at start (``workers = "auto"``, the ``cpu`` profile).
 
 The measurement (:func:`measure_layout`: under a second for lpsnet-m at 480x360 on 2 cores, a few
-seconds for the heaviest models; the layouts interleaved over two rounds, medians) runs the run's
-own segmenter on the first frame of the run's video file (other sources: the package's check
-photo, resized to the frame size; a portrait, with about three times the class boundaries of a
-street scene, so its postprocess estimate is high):
+seconds for the heaviest models; for light ones the layouts are interleaved over two rounds and
+the medians taken) runs the run's own segmenter on the first frame of the run's video file (other
+sources: the package's check photo, resized to the frame size; a portrait, with about three times
+the class boundaries of a street scene, so its postprocess estimate is high):
 
 * for 1, 2 and 4 inference workers (at most one per core), the inference of that many workers
   running at once with ``cores // workers`` torch threads each: their milliseconds per inference
@@ -168,7 +168,7 @@ def _measure(seg: Segmenter, overlay: Overlay | None, frame: np.ndarray, cores: 
                     overlay.annotate(frames, labels)
 
             post_ms = _median_ms(post, reps)
-            for r in range(ROUNDS):  # the layouts interleaved, so a drifting machine disturbs them alike
+            for r in range(ROUNDS if reps > 1 else 1):  # layouts interleaved: a drifting machine disturbs them alike
                 for n in candidates if r % 2 == 0 else candidates[::-1]:
                     torch.set_num_threads(cores // n)
                     times[n].append(_concurrent_ms(lambda: seg.infer(x), n, reps))
