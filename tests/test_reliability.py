@@ -262,6 +262,23 @@ def test_drop_oldest_queue_never_drops_the_end_marker() -> None:
     assert got[0] is END and got.count(END) == 1
 
 
+def test_an_aborted_queue_hands_out_nothing_more() -> None:
+    """After an abort every stage's next get() is END, queued items or not: stages stop after the
+    item in hand instead of working through their queues while the run returns (and the process exits
+    under them)."""
+    import threading
+
+    from lightseg_cli.pipeline.channel import END, Channel
+
+    abort = threading.Event()
+    q = Channel("results", 4, abort)
+    q.put("a")
+    q.put("b")
+    assert q.get() == "a"
+    abort.set()
+    assert q.get() is END and q.get(block=False) is END
+
+
 def test_stream_that_never_opens_fails_in_bounded_time(tmp_path: Path) -> None:
     port = free_port(socket.SOCK_DGRAM)
     t0 = time.monotonic()

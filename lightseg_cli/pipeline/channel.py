@@ -2,7 +2,8 @@
 
 ``wait``: a full queue blocks the producer (files: never drop a frame, keep order).
 ``drop-oldest``: a full queue discards its oldest item (live sources: bounded latency); drops
-are counted. Every blocking call wakes up when the pipeline aborts, so no stage can hang.
+are counted. Every blocking call wakes up when the pipeline aborts, so no stage can hang, and an
+aborted queue hands out nothing more.
 """
 
 from __future__ import annotations
@@ -52,8 +53,14 @@ class Channel:
             return True
 
     def get(self, block: bool = True) -> Any:
-        """Next item; END when the stream ended or the pipeline aborted; None if empty and not blocking."""
+        """Next item; END when the stream ended or the pipeline aborted; None if empty and not blocking.
+
+        After an abort every call returns END at once, also with items still queued: each stage stops
+        after the item in its hands, so no stage thread is left running (in a torch op, say) when the
+        run returns and the process exits."""
         with self._cond:
+            if self.abort.is_set():
+                return END
             while not self._items:
                 if self.abort.is_set():
                     return END

@@ -10,7 +10,9 @@ Files never drop a frame and keep their order; live sources feed a ``drop-oldest
 several postprocess workers may each take the next batch; batches carry their sequence number and
 the writer puts them back in order. End of stream is an ``END`` marker
 that every stage passes on in ``finally``; an error in any stage aborts the others (every blocking
-queue call wakes up on abort), and sinks are always closed so videos are finalised.
+queue call wakes up on abort and queues hand out nothing more, so each stage stops after the item in
+hand), except that a failing source only ends the input: the frames it decoded are finished. Sinks
+are always closed so videos are finalised.
 """
 
 from __future__ import annotations
@@ -152,11 +154,13 @@ class Pipeline:
         self.stopping.set()
         self.source.close()
 
-    def _fail(self, e: BaseException) -> None:
+    def _fail(self, e: BaseException, drain: bool = False) -> None:
+        """Record the first error and stop now; with ``drain`` (the source failed) stop reading and
+        finish the frames already decoded instead, as at the end of the stream."""
         with self._lock:
             if self.error is None:
                 self.error = e
-        self.abort.set()
+        (self.stopping if drain else self.abort).set()
         self.source.close()
 
     # ---- the five steps (shared by both modes) --------------------------------------------
@@ -258,9 +262,12 @@ class Pipeline:
         self.channels = [q_frames, q_pre, q_logits, q_results]
 
         def decode() -> None:
-            for f in self._decoded():
-                if not q_frames.put(f):
-                    return
+            try:
+                for f in self._decoded():
+                    if not q_frames.put(f):
+                        return
+            except Exception as e:  # noqa: BLE001 - the source failed: what it decoded is still worth finishing
+                self._fail(e, drain=True)
 
         def preprocess() -> None:
             carry: list[Frame] = []
