@@ -151,3 +151,17 @@ def test_data_split_cli_writes_lists_that_load(cli, tmp_path: Path) -> None:
     assert len({s.image.resolve() for s in train} | {s.image.resolve() for s in held}) == 367
     r = cli("data", "sequences", camvid / "val.txt", "--json")
     assert r.json() == {"0016E5": 101}
+
+
+def test_shipped_espnetv2_camvid_scores_above_a_floor(tmp_path: Path) -> None:
+    """The shipped fine-tuned weights (package data, no ../shared weights needed) on a few val frames
+    and a few frames of the held-out sequence 0006R0."""
+    from lightseg_cli.evaluate import evaluate
+
+    camvid = need_shared("data", "camvid")
+    val = load_samples(camvid / "val.txt")[::20]
+    _, held = split_by_sequence(load_samples(camvid / "train.txt"), ["0006R0"])
+    seg = Segmenter("espnetv2-s2.0-camvid")
+    assert seg.size == (960, 704)
+    assert evaluate(seg, write_list(val, tmp_path / "val.txt")).miou > 0.65  # 76.6 on all of val
+    assert evaluate(seg, write_list(held[::20], tmp_path / "held.txt")).miou > 0.45  # 58.4 on all 101
