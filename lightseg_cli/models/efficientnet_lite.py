@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import ConvBNAct, feature_taps, init_weights, make_divisible, stride_plan
+from .layers import ConvBNAct, TappedBackbone, feature_taps, init_weights, make_divisible, stride_plan
 
 _EPS = 1e-3  # TensorFlow's batch-norm epsilon, as in the reference
 _STEM = 32
@@ -96,7 +96,7 @@ def block_table(config: LiteConfig) -> list[tuple[int, int, int, int, int]]:
     return blocks
 
 
-class EfficientNetLite(nn.Module):
+class EfficientNetLite(TappedBackbone):
     """EfficientNet-Lite backbone, with the ImageNet head when ``num_classes > 0``."""
 
     def __init__(self, config: LiteConfig, num_classes: int = 1000, output_stride: int = 32) -> None:
@@ -117,15 +117,6 @@ class EfficientNetLite(nn.Module):
             self.dropout = nn.Dropout(config.dropout)
             self.classifier = nn.Linear(_HEAD, num_classes)
         init_weights(self)
-
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.stem(x)
-        out = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in self.taps:
-                out.append(x)
-        return out[0], out[1], out[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits ``(N, num_classes)``."""

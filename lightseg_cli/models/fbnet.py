@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .espnetv2 import ChannelShuffle
-from .layers import ConvBNAct, feature_taps, init_weights, make_divisible, stride_plan
+from .layers import ConvBNAct, TappedBackbone, feature_taps, init_weights, make_divisible, stride_plan
 
 # A searched layer: (kernel, expansion, output width, stride, groups); expansion 0 is a skip.
 Layer = tuple[int, int, int, int, int]
@@ -94,7 +94,7 @@ class IRFBlock(nn.Module):
         return x + y if self.residual else y
 
 
-class FBNet(nn.Module):
+class FBNet(TappedBackbone):
     """FBNet backbone, with the ImageNet head when ``num_classes > 0``."""
 
     def __init__(self, config: FBNetConfig, num_classes: int = 1000, output_stride: int = 32,
@@ -122,15 +122,6 @@ class FBNet(nn.Module):
             self.dropout = nn.Dropout(dropout)
             self.classifier = nn.Linear(config.head, num_classes)
         init_weights(self)
-
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.stem(x)
-        out = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in self.taps:
-                out.append(x)
-        return out[0], out[1], out[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits ``(N, num_classes)``."""

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConvBNAct, feature_taps, init_weights, make_divisible, stride_plan
+from .layers import ConvBNAct, TappedBackbone, feature_taps, init_weights, make_divisible, stride_plan
 
 # Per bottleneck, the paper's Table 1: (kernel of the depth-wise conv, expansion width, output width,
 # squeeze-excite ratio, stride).
@@ -106,7 +106,7 @@ class GhostBottleneck(nn.Module):
         return self.ghost2(y) + self.shortcut(x)
 
 
-class GhostNet(nn.Module):
+class GhostNet(TappedBackbone):
     """GhostNet backbone, with the ImageNet head when ``num_classes > 0``."""
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0, output_stride: int = 32,
@@ -134,15 +134,6 @@ class GhostNet(nn.Module):
             self.dropout = nn.Dropout(dropout)
             self.classifier = nn.Linear(_HEAD, num_classes)
         init_weights(self)
-
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.stem(x)
-        out = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in self.taps:
-                out.append(x)
-        return out[0], out[1], out[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits ``(N, num_classes)``."""

@@ -102,6 +102,24 @@ def feature_taps(strides: list[int], stem_stride: int = 2) -> tuple[int, int, in
         raise ValueError(f"blocks with strides {strides} do not reach strides 8, 16 and 32") from None
 
 
+class TappedBackbone(nn.Module):
+    """A classification backbone (``stem``, then ``blocks``) read at the blocks in ``taps``: the
+    stride-8/16/32 features a segmentation head uses. Subclasses build those three attributes."""
+
+    stem: nn.Module
+    blocks: nn.Sequential
+    taps: tuple[int, int, int]
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.stem(x)
+        out = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in self.taps:
+                out.append(x)
+        return out[0], out[1], out[2]
+
+
 def init_weights(model: nn.Module) -> None:
     """He-normal (fan-out) convolutions, unit batch norms, small-normal linear layers, zero biases."""
     for m in model.modules():
