@@ -207,4 +207,4 @@ def test_zoo_lists_the_families_with_costs_and_says_how_to_train_them(cli, tmp_p
     assert rows["efficientnet-lite0-camvid"]["gflops"] < 1.2 * rows["espnet-camvid"]["gflops"]
     photo = Path(__file__).resolve().parents[1] / "lightseg_cli" / "infer" / "check_image.jpg"
     r = cli("run", photo, "--model", "fbnet-c-camvid", "--out", tmp_path / "out")
-    assert r.code == 3 and "lightseg train --model fbnet-c" in r.err and "Traceback" not in r.err
+    assert r.code == 3 and "lightseg train --model fbnet-c-camvid " in r.err and "Traceback" not in r.err

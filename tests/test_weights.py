@@ -107,5 +107,5 @@ def test_a_model_without_released_weights_says_how_to_train_it() -> None:
     with pytest.raises(WeightsError) as e:
         store.resolve(cfg)
     msg = str(e.value)
-    assert "no weights" in msg and "lightseg train --model lpsnet-l " in msg and "best.pth" in msg
+    assert "no weights" in msg and "lightseg train --model lpsnet-l-camvid " in msg and "best.pth" in msg
     assert "\n" not in msg

@@ -139,10 +139,9 @@ def resolve(cfg: ModelCfg) -> Path:
     wf = manifest().get(cfg.weights)
     if wf is None:
         # A zoo entry whose weights this release does not ship (e.g. an LPS-Net size not trained yet).
-        base = cfg.name.removesuffix(f"-{cfg.dataset.name}")
         raise WeightsError(
             f"model {cfg.name}: this release has no weights for it ({cfg.weights} is not in "
-            f"weights/manifest.json); train them with `lightseg train --model {base} --data LIST --out RUN_DIR` "
+            f"weights/manifest.json); train them with `lightseg train --model {cfg.name} --data LIST --out RUN_DIR` "
             "and run with `--model RUN_DIR/best.pth`"
         )
     bad: list[str] = []
