@@ -161,3 +161,40 @@ def test_init_from_a_checkpoint_starts_a_new_phase(mini_camvid, tmp_path: Path) 
     assert any("initialised" in m for m in logs) and second.epoch == 0
     a = first.model.state_dict()
     assert all(torch.equal(a[k].cpu(), v.cpu()) for k, v in second.model.state_dict().items())
+
+
+def test_teacher_targets_averaged_over_mirrored_and_scaled_views(tmp_path: Path) -> None:
+    """Averaging a teacher over its mirrored view makes its targets mirror-equivariant: the targets
+    of a mirrored image are the mirrored targets of the image. One plain view keeps raw logits."""
+    from lightseg_cli.train.distill import teacher_targets
+    from lightseg_cli.zoo.datasets import CAMVID11
+
+    from .conftest import make_image
+
+    img = cv2.cvtColor(cv2.imread(str(make_image(tmp_path / "scene.png", (200, 150), seed=3))), cv2.COLOR_BGR2RGB)
+    cpu = torch.device("cpu")
+    plain = teacher_targets("lpsnet-s", [img], CAMVID11, cpu)[0].astype(np.float32)
+    both = teacher_targets("lpsnet-s", [img, np.ascontiguousarray(img[:, ::-1])], CAMVID11, cpu,
+                           scales=(0.75, 1.0), flip=True)
+    a, b = (t.astype(np.float32) for t in both)
+    assert a.shape == (150, 200, 11)
+    assert np.allclose(a, b[:, ::-1], atol=2e-2)  # float16 storage
+    assert np.allclose(np.exp(a).sum(-1), 1.0, atol=2e-2)  # log of averaged probabilities
+    assert not np.allclose(np.exp(plain).sum(-1), 1.0, atol=2e-2)  # a single view: the raw logits
+    plain_mirrored = teacher_targets("lpsnet-s", [np.ascontiguousarray(img[:, ::-1])], CAMVID11, cpu)[0]
+    assert not np.allclose(plain, plain_mirrored.astype(np.float32)[:, ::-1], atol=2e-2)
+
+
+def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, mini_camvid, tmp_path: Path) -> None:
+    train, _ = mini_camvid
+    out = tmp_path / "kd"
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--epochs", "1", "--batch", "4",
+            "--size", "160x128", "--teacher", "lpsnet-m", "--teacher-scales", "0.5,1", "--teacher-flip")
+    assert r.code == 0, r.err
+    assert "240x180, 480x360, and mirrored" in r.err
+    assert json.loads((out / "train_cfg.json").read_text())["teacher_flip"] is True
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and np.isfinite(rows[0]["loss"])
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "bad", "--teacher", "lpsnet-m",
+            "--teacher-scales", "1,zero")
+    assert r.code == 2 and "--teacher-scales" in r.err

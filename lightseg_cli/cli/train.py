@@ -14,6 +14,17 @@ from . import console
 from .options import DeviceOpt, JsonOpt, QuietOpt, size_arg
 
 
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers like 0.75,1,1.25, got {text!r}",
+                                 param_hint="--teacher-scales") from None
+    if not scales or any(s <= 0 for s in scales):
+        raise typer.BadParameter("scales must be positive", param_hint="--teacher-scales")
+    return scales
+
+
 def train(
     model: Annotated[
         str,
@@ -67,6 +78,11 @@ def train(
             help="Distil this zoo model's predictions on the training images (same classes), e.g. espnet-camvid.",
         ),
     ] = None,
+    teacher_scales: Annotated[str, typer.Option(
+        "--teacher-scales", help="Comma-separated teacher input sizes as multiples of its own, e.g. 0.75,1,1.25: "
+        "targets average the teacher's probabilities over them (computed once).")] = "1",
+    teacher_flip: Annotated[bool, typer.Option(
+        "--teacher-flip", help="Also average the teacher over the mirrored images.")] = False,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     kd_temperature: Annotated[float, typer.Option(help="Softmax temperature for distillation.")] = 1.0,
     device: DeviceOpt = None,
@@ -105,6 +121,8 @@ def train(
         device=device,
         seed=seed,
         teacher=teacher,
+        teacher_scales=_scales(teacher_scales),
+        teacher_flip=teacher_flip,
         init=str(init) if init else None,
         kd_weight=kd_weight,
         kd_temperature=kd_temperature,

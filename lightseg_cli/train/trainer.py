@@ -37,6 +37,7 @@ from ..zoo.classmap import classes_as, weight_module
 from ..zoo.pretrained import Dataset
 from ..zoo.registry import build_model
 from .augment import AugmentCfg, augment
+from .distill import teacher_targets
 from .losses import SegLoss, class_weights, distillation_loss
 
 
@@ -65,6 +66,8 @@ class TrainCfg:
     pretrained: bool = True
     init: str | None = None  # start from this checkpoint's weights (new optimiser and schedule)
     teacher: str | None = None  # zoo model whose logits on the training images are distilled
+    teacher_scales: tuple[float, ...] = (1.0,)  # teacher input sizes, as multiples of its own
+    teacher_flip: bool = False  # also average the teacher over mirrored images
     kd_weight: float = 1.0
     kd_temperature: float = 1.0
     val_every: int = 5
@@ -213,7 +216,8 @@ class Trainer:
         self.labels = [self._map_labels(read_label(s.label)) for s in samples]
         self.aug = AugmentCfg(crop=cfg.size, scale=cfg.scale, base=cfg.input_size, jitter=cfg.jitter,
                               ignore_index=cfg.ignore_index)
-        self.soft = self._teacher_logits(cfg.teacher, dataset) if cfg.teacher else None
+        self.soft = teacher_targets(cfg.teacher, self.images, dataset, self.device, cfg.teacher_scales,
+                                    cfg.teacher_flip, self.log) if cfg.teacher else None
         weight = class_weights(self.labels, dataset.scored) if cfg.loss == "weighted" else None
         self.criterion = SegLoss(cfg.loss, cfg.ignore_index, weight).to(self.device)
         groups = _param_groups(self.model, cfg.weight_decay)
@@ -231,24 +235,6 @@ class Trainer:
         self.epoch = 0
         self.best = -1.0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="augment")
-
-    def _teacher_logits(self, name: str, dataset: Dataset) -> list[np.ndarray]:
-        """The teacher's logits for the student's classes on every training image, at image size
-        (HxWxC float16), computed once; augmentation then moves them with the image."""
-        teacher = Segmenter(name, device=str(self.device))
-        n = dataset.scored
-        if tuple(c.lower() for c in teacher.cfg.dataset.classes[:n]) != tuple(c.lower() for c in dataset.classes):
-            raise UsageError(f"teacher {teacher.name} has other classes than the model being trained")
-        self.log(f"computing {teacher.name}'s logits on {len(self.images)} training images for distillation")
-        out = []
-        with torch.inference_mode():
-            for img in self.images:
-                t = teacher.to_device([img])
-                logits = teacher.full_logits(teacher.infer(teacher.preprocess(t)))[:, :n].float()
-                logits = torch.nn.functional.interpolate(logits, size=img.shape[:2], mode="bilinear",
-                                                         align_corners=False)
-                out.append(logits[0].permute(1, 2, 0).cpu().numpy().astype(np.float16))
-        return out
 
     def _map_labels(self, lab: np.ndarray) -> np.ndarray:
         """Label values outside the trained classes become the ignore index."""
