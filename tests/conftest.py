@@ -171,3 +171,18 @@ def wait_for_receiver(proc: subprocess.Popen, port: int, proto: str, other_than:
             raise AssertionError(f"lightseg exited ({proc.returncode}) before opening port {port}")
         time.sleep(0.02)
     raise AssertionError(f"lightseg did not open {proto} port {port} within {timeout:g}s")
+
+
+def generated_camvid(folder: Path, n: int) -> Path:
+    """``n`` generated street scenes (conftest.make_image) with their CamVid labels, as a list file."""
+    folder.mkdir()
+    lines = []
+    for i in range(n):
+        img = make_image(folder / f"{i}.png", size=(480, 360), seed=i)
+        labels = np.full((360, 480), 3, np.uint8)  # road
+        labels[:120], labels[120:240] = 0, 1  # sky, building
+        labels[180:300, 160:240] = 8  # car
+        cv2.imwrite(str(folder / f"{i}_L.png"), labels)
+        lines.append(f"{img} {folder / f'{i}_L.png'}")
+    (folder / "list.txt").write_text("\n".join(lines))
+    return folder / "list.txt"

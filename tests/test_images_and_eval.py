@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import SHIPPED, make_image, need_shared
+from .conftest import SHIPPED, generated_camvid, make_image, need_shared
 
 
 @pytest.mark.parametrize("model, golden", [("espnet-cityscapes", "espnet_p2q8_cityscapes"),
@@ -201,3 +201,17 @@ def test_eval_reports_malformed_data(cli, tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text("only-one-column.png\n")
     r = cli("eval", *SHIPPED, "--data", tmp_path / "bad.txt")
     assert r.code != 0 and "expected 'image label'" in r.err and "Traceback" not in r.err
+
+
+def test_eval_scores_what_runs_backend_and_precision(cli, tmp_path: Path) -> None:
+    """`eval` takes run's engine options; ONNX Runtime scores like torch on the same generated set."""
+    pytest.importorskip("onnxruntime")
+    data = generated_camvid(tmp_path / "set", 3)
+    torch_run = cli("eval", "--model", "lpsnet-s", "--data", data, "--json")
+    assert torch_run.code == 0, torch_run.err
+    ort_run = cli("eval", "--model", "lpsnet-s", "--data", data, "--backend", "onnxruntime", "--fp32", "--json")
+    assert ort_run.code == 0, ort_run.err
+    a, b = torch_run.json(), ort_run.json()
+    assert (a["backend"], b["backend"], b["precision"]) == ("torch", "onnxruntime", "fp32")
+    assert abs(a["miou"] - b["miou"]) < 0.005
+    assert cli("eval", "--model", "lpsnet-s", "--data", data, "--backend", "nope").code == 2

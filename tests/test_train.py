@@ -13,22 +13,7 @@ import torch
 
 from lightseg_cli.train.trainer import TrainCfg, Trainer
 
-from .conftest import SHARED, count_frames, make_image, need_shared
-
-
-def _generated_camvid(folder: Path, n: int) -> Path:
-    """``n`` generated street scenes (conftest.make_image) with their CamVid labels, as a list file."""
-    folder.mkdir()
-    lines = []
-    for i in range(n):
-        img = make_image(folder / f"{i}.png", size=(480, 360), seed=i)
-        labels = np.full((360, 480), 3, np.uint8)  # road
-        labels[:120], labels[120:240] = 0, 1  # sky, building
-        labels[180:300, 160:240] = 8  # car
-        cv2.imwrite(str(folder / f"{i}_L.png"), labels)
-        lines.append(f"{img} {folder / f'{i}_L.png'}")
-    (folder / "list.txt").write_text("\n".join(lines))
-    return folder / "list.txt"
+from .conftest import SHARED, count_frames, generated_camvid, make_image, need_shared
 
 
 @pytest.fixture
@@ -36,7 +21,7 @@ def mini_camvid(tmp_path: Path) -> tuple[Path, Path]:
     """Eight training and four validation pairs: real CamVid frames when ../shared has them, else
     generated scenes (these tests are about training mechanics, not about CamVid)."""
     if not (SHARED / "data" / "camvid").is_dir():
-        return _generated_camvid(tmp_path / "gen-train", 8), _generated_camvid(tmp_path / "gen-val", 4)
+        return generated_camvid(tmp_path / "gen-train", 8), generated_camvid(tmp_path / "gen-val", 4)
     camvid = need_shared("data", "camvid")
     train = [ln for ln in (camvid / "train.txt").read_text().splitlines() if ln.strip()][::46][:8]
     val = [ln for ln in (camvid / "val.txt").read_text().splitlines() if ln.strip()][::25][:4]
@@ -169,7 +154,6 @@ def test_teacher_targets_averaged_over_mirrored_and_scaled_views(tmp_path: Path)
     from lightseg_cli.train.distill import teacher_targets
     from lightseg_cli.zoo.datasets import CAMVID11
 
-    from .conftest import make_image
 
     img = cv2.cvtColor(cv2.imread(str(make_image(tmp_path / "scene.png", (200, 150), seed=3))), cv2.COLOR_BGR2RGB)
     cpu = torch.device("cpu")

@@ -12,7 +12,18 @@ from rich.table import Table
 from ..evaluate import evaluate
 from . import console
 from .engine import build_segmenter
-from .options import ClassesAsOpt, DeviceOpt, JsonOpt, ModelOpt, ProfileOpt, QuietOpt, SizeOpt
+from .options import (
+    BackendOpt,
+    ClassesAsOpt,
+    DeviceOpt,
+    HalfOpt,
+    JsonOpt,
+    ModelOpt,
+    ProfileOpt,
+    QuietOpt,
+    SizeOpt,
+    ThreadsOpt,
+)
 
 
 def eval_(
@@ -22,14 +33,20 @@ def eval_(
                                              "several sets side by side (e.g. val and a held-out sequence).")],
     size: SizeOpt = None,
     classes_as: ClassesAsOpt = None,
-    device: DeviceOpt = None,
     profile: ProfileOpt = "auto",
+    device: DeviceOpt = None,
+    half: HalfOpt = None,
+    backend: BackendOpt = None,
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Mean IoU and per-class IoU of a model over labelled sets (labels outside its classes ignored)."""
-    seg, _ = build_segmenter(model, profile=profile, size=size, device=device, classes_as=classes_as,
-                             quiet=quiet or json_out)
+    """Mean IoU and per-class IoU of a model over labelled sets (labels outside its classes ignored).
+
+    The model runs as `lightseg run` would run it (same profile, device, precision and backend), so
+    what is scored is what runs."""
+    seg, settings = build_segmenter(model, profile=profile, size=size, device=device, half=half, backend=backend,
+                                    threads=threads, classes_as=classes_as, quiet=quiet or json_out)
     results = []
     with Progress(TextColumn("eval {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console.stderr, disable=quiet or not console.interactive()) as progress:
@@ -38,11 +55,13 @@ def eval_(
             results.append(evaluate(seg, d, lambda done, total, t=task: progress.update(t, completed=done,
                                                                                            total=total)))
     if json_out:
-        docs = [r.to_json() for r in results]
+        ran = {"device": settings.device, "precision": settings.precision, "backend": settings.backend}
+        docs = [r.to_json() | ran for r in results]
         console.print_json(docs[0] if len(docs) == 1 else {"model": seg.name, "results": docs})
         return
     first = results[0]
-    table = Table(title=f"{first.model} at {first.size[0]}x{first.size[1]}")
+    table = Table(title=f"{first.model} at {first.size[0]}x{first.size[1]} "
+                        f"({settings.backend}, {settings.precision}, {settings.device})")
     table.add_column("class")
     for r in results:
         table.add_column(f"{Path(r.data).name} ({r.images})", justify="right")
