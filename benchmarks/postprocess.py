@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,39 +30,15 @@ import torch
 
 from lightseg_cli.draw import overlay as overlay_mod
 from lightseg_cli.draw.overlay import Overlay, OverlayStyle
-from lightseg_cli.infer.segmenter import Segmenter, _nearest_exact, _source_positions, _taps
+from lightseg_cli.infer.segmenter import Segmenter
 from lightseg_cli.tuning import tune_allocator
+
+# The old label path is written out once, in the test that checks the new one against it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.test_postprocess import old_labels  # noqa: E402
 
 
 # ---- the old steps ----------------------------------------------------------------------------
-def old_sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    h, w = logits.shape[2:]
-    low = logits.argmax(1).to(torch.uint8)
-    right = torch.cat([low[:, :, 1:], low[:, :, -1:]], 2)
-    down = torch.cat([low[:, 1:], low[:, -1:]], 1)
-    diag = torch.cat([right[:, 1:], right[:, -1:]], 1)
-    mixed = (low != right) | (low != down) | (low != diag)
-    y0, y1, ly = _taps(ys, h)
-    x0, x1, lx = _taps(xs, w)
-    out = low[:, y0][:, :, x0]
-    bi, by, bx = torch.nonzero(mixed[:, y0][:, :, x0], as_tuple=True)
-    if bi.numel():
-        lg = logits.permute(0, 2, 3, 1)
-        wy, wx = ly[by, None].to(lg.dtype), lx[bx, None].to(lg.dtype)
-        top = lg[bi, y0[by], x0[bx]] * (1 - wx) + lg[bi, y0[by], x1[bx]] * wx
-        bottom = lg[bi, y1[by], x0[bx]] * (1 - wx) + lg[bi, y1[by], x1[bx]] * wx
-        out[bi, by, bx] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
-    return out
-
-
-def old_labels(seg: Segmenter, logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
-    (h, w), dev, ac = logits.shape[2:], logits.device, seg.logit_resize.align_corners
-    net_h, net_w = seg.size[1], seg.size[0]
-    ys = _source_positions(h, net_h, ac, dev)[_nearest_exact(net_h, out_hw[0], dev)]
-    xs = _source_positions(w, net_w, ac, dev)[_nearest_exact(net_w, out_hw[1], dev)]
-    return old_sampled_argmax(logits, ys, xs)
-
-
 def old_colorize(ov: Overlay, labels: np.ndarray) -> np.ndarray:
     return cv2.LUT(cv2.merge([labels, labels, labels]), np.ascontiguousarray(ov.lut.reshape(256, 1, 3)))
 
