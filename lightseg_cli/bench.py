@@ -1,4 +1,5 @@
-"""``lightseg bench``: the pipelined loop vs a strictly sequential loop vs the model alone.
+"""``lightseg bench``: the pipelined loop vs a strictly sequential loop vs the model alone; or,
+with a labelled list, precisions side by side (``compare_precisions``).
 
 All three run in one process on the same frames, with the same code for each step (the pipeline's
 own step functions). Both loops write a real overlay video to a temporary folder, so encoding is
@@ -12,16 +13,20 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from .evaluate import evaluate
+from .infer.precision import decide
 from .infer.segmenter import Segmenter
 from .pipeline.job import RunOptions, prepare
 from .pipeline.stats import RunSummary
+from .profiles import Settings
 
 
 @dataclass(frozen=True)
@@ -136,3 +141,83 @@ def bench(
         pipelined_vs_model=statistics.median(p.fps / m for p, m in zip(pip, model_rates) if m),
         layout=pip[0].layout,
     )
+
+
+@dataclass(frozen=True)
+class PrecisionResult:
+    """One precision of :func:`compare_precisions`: what ran, how fast, what it scored."""
+
+    asked: str
+    precision: str  # what ran (a CPU runs fp16 as fp32; auto becomes fp32 or int8)
+    backend: str
+    model_fps: float  # median of the rounds
+    fps_per_round: list[float]
+    miou: float | None  # None: no labelled list
+    label_agreement: float | None  # fraction of pixels labelled as fp32 labels them (None: fp32 not compared)
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"precision": self.precision, "backend": self.backend, "model_fps": round(self.model_fps, 3),
+                "fps_per_round": [round(v, 3) for v in self.fps_per_round], "miou": self.miou,
+                "label_agreement": self.label_agreement, "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class PrecisionReport:
+    model: str
+    size: tuple[int, int]
+    data: str | None
+    images: int
+    rounds: int
+    results: dict[str, PrecisionResult]  # by the precision asked
+
+    def auto(self) -> tuple[str, str] | None:
+        """What ``--precision auto`` makes of these figures (None: fp32 and int8 were not both measured)."""
+        fp32, int8 = self.results.get("fp32"), self.results.get("int8")
+        return decide(fp32.to_json(), int8.to_json()) if fp32 and int8 else None
+
+    def to_json(self) -> dict[str, Any]:
+        auto = self.auto()
+        return {"model": self.model, "size": list(self.size), "data": self.data, "images": self.images,
+                "rounds": self.rounds, "precisions": {k: r.to_json() for k, r in self.results.items()},
+                "auto": None if auto is None else {"precision": auto[0], "reason": auto[1]}}
+
+
+def compare_precisions(
+    make: Callable[[str], tuple[Segmenter, Settings]],
+    precisions: Sequence[str],
+    data: str | Path | None,
+    rounds: int = 3,
+    log: Callable[[str], None] | None = None,
+) -> PrecisionReport:
+    """Model-only FPS (``rounds`` interleaved rounds, medians), mIoU on the labelled ``data`` and the
+    labels' agreement with fp32's, for each precision; ``make(precision)`` builds the segmenter as a
+    run would (profile, backend and size resolved the same way)."""
+    log = log or (lambda m: None)
+    built = {p: make(p) for p in dict.fromkeys(precisions)}
+    order = list(built)
+    rates: dict[str, list[float]] = {p: [] for p in order}
+    for r in range(rounds):
+        for p in order if r % 2 == 0 else order[::-1]:
+            seg = built[p][0]
+            rates[p].append(model_fps(seg, (seg.size[1], seg.size[0])))
+            log(f"round {r + 1}/{rounds} {p}: {rates[p][-1]:.2f} FPS (model only)")
+    labels: dict[str, list[np.ndarray]] = {p: [] for p in order}
+    scores = {p: evaluate(built[p][0], data, on_prediction=labels[p].append) if data else None for p in order}
+    ref = labels.get("fp32")
+
+    def agreement(p: str) -> float | None:
+        if not ref:
+            return None
+        return sum(int((a == b).sum()) for a, b in zip(labels[p], ref)) / sum(a.size for a in ref)
+
+    results = {}
+    for p in order:
+        seg, settings = built[p]
+        score = scores[p]
+        results[p] = PrecisionResult(p, seg.precision, seg.backend.name, statistics.median(rates[p]), rates[p],
+                                     None if score is None else score.miou, agreement(p), settings.notes)
+    first = next(iter(scores.values()))
+    seg = built[order[0]][0]
+    return PrecisionReport(seg.name, seg.size, None if data is None else str(data),
+                           0 if first is None else first.images, rounds, results)

@@ -44,11 +44,13 @@ def evaluate(
     segmenter: Segmenter,
     data: str | Path,
     progress: Callable[[int, int], None] | None = None,
+    on_prediction: Callable[[np.ndarray], None] | None = None,
 ) -> EvalResult:
     """Score ``segmenter`` on a list file or images/labels folder.
 
     Predictions are made at the segmenter's network size and resized (nearest) to each label's
     size. Label values outside the model's scored classes (e.g. CamVid 11 = void) are ignored.
+    ``on_prediction`` receives each prediction as scored (to compare two ways of running a model).
     """
     samples = load_samples(data)
     ds = segmenter.cfg.dataset
@@ -60,6 +62,8 @@ def evaluate(
         if pred.shape != label.shape:
             pred = cv2.resize(pred, (label.shape[1], label.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT)
         cm.update(pred, label)
+        if on_prediction:
+            on_prediction(pred)
         if progress:
             progress(i + 1, len(samples))
     ious = cm.iou()

@@ -4,9 +4,13 @@ A profile names the device, precision, inference backend, decode/encode backends
 preset and threads), batch size, queue depth, the worker layout (inference workers x threads and
 postprocess workers; ``workers = "auto"`` measures it at start, see ``pipeline/layout.py``), where
 the overlay is drawn, the memory allocator's settings and default input sizes per model family.
+``backend = "auto"`` takes the backend per model family from the profile's ``[backends]`` table
+(``for_model``); ``precision = "auto"`` is decided per model and size where the int8 models are
+known (``infer/precision.py``).
 ``resolve`` applies command-line overrides, then checks each choice against this machine and
 falls back with one warning line per fallback (never a crash): no CUDA -> cpu/fp32, no TensorRT
--> ONNX Runtime -> torch, no GStreamer in OpenCV -> PyAV.
+-> ONNX Runtime -> torch, no GStreamer in OpenCV -> PyAV, a backend's extra not installed -> torch.
+A backend asked for on the command line whose extra is not installed is a usage error instead.
 
 ``auto`` picks ``jetson-*`` on a Jetson (``/proc/device-tree/model``, ``/etc/nv_tegra_release``
 under the ``sysroot`` argument, default ``/``; tests pass a folder that fakes one), ``cuda-desktop``
@@ -35,13 +39,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PRECISIONS = ("fp32", "fp16", "bf16")
-BACKENDS = ("torch", "torch-plain", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "auto")
+HALF = ("fp16", "bf16")  # CUDA only
+BACKENDS = ("torch", "torch-plain", "onnxruntime", "tensorrt", "openvino", "auto")
+# Backends a pip extra installs: backend -> (the module it needs, the extra).
+EXTRAS = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}
 DECODERS = ("pyav", "pyav-hw", "opencv-gstreamer")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 _KEYS = {"name", "description", "device", "precision", "backend", "decode", "encode", "encoder_preset",
          "encoder_threads", "batch", "queue", "threads", "workers", "postprocess_workers", "overlay", "allocator",
-         "sizes"}
+         "sizes", "backends"}
 ROOT = Path("/")
 
 
@@ -52,8 +59,8 @@ class Settings:
     profile: str
     description: str = ""
     device: str = "cpu"
-    precision: str = "fp32"
-    backend: str = "torch"
+    precision: str = "fp32"  # or "auto": int8 where `lightseg quantize` measured it worth it (infer/precision.py)
+    backend: str = "torch"  # or "auto": per model family from ``backends`` (``for_model``)
     decode: str = "pyav"
     encode: str = "libx264"
     encoder_preset: str = "superfast"  # x264 speed preset of the overlay video (--preset overrides)
@@ -68,7 +75,8 @@ class Settings:
     overlay: str = "host"
     allocator: str = "tuned"  # "tuned": glibc thresholds for large tensors (tuning.py); "glibc": its defaults
     sizes: dict[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()  # fallbacks taken on this machine
+    backends: dict[str, str] = field(default_factory=dict)  # per model family, for backend "auto" (default torch)
+    notes: tuple[str, ...] = ()  # fallbacks taken on this machine; "auto: ..." lines explain automatic choices
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -104,8 +112,9 @@ def load(name: str) -> Settings:
 def _validate(s: Settings, where: str) -> None:
     if s.precision not in PRECISIONS:
         raise UsageError(f"{where}: precision {s.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if s.backend not in BACKENDS:
-        raise UsageError(f"{where}: backend {s.backend!r} is not one of {', '.join(BACKENDS)}")
+    for b in (s.backend, *s.backends.values()):
+        if b not in BACKENDS:
+            raise UsageError(f"{where}: backend {b!r} is not one of {', '.join(BACKENDS)}")
     if s.decode not in DECODERS:
         raise UsageError(f"{where}: decode {s.decode!r} is not one of {', '.join(DECODERS)}")
     if s.batch < 1 or s.queue < 1 or s.threads < 0 or s.encoder_threads < 0:
@@ -186,22 +195,45 @@ def _encoder_works(name: str) -> bool:
         return False
 
 
+def missing_extra(backend: str) -> str | None:
+    """Why ``backend`` cannot run here for want of its pip extra (None: it can, or needs none)."""
+    if backend in EXTRAS and not _has(EXTRAS[backend][0]):
+        return f"backend {backend} is not installed: pip install 'lightseg[{EXTRAS[backend][1]}]'"
+    return None
+
+
+def _installed_backend(s: Settings, notes: list[str]) -> Settings:
+    """Fall back from a backend this machine cannot run, noting why."""
+    if s.backend == "tensorrt" and not (_has("tensorrt") and s.device.startswith("cuda")):
+        nxt = "onnxruntime" if _has("onnxruntime") else "torch"
+        notes.append(f"backend tensorrt: {'not installed' if not _has('tensorrt') else 'needs CUDA'} -> {nxt}")
+        s = replace(s, backend=nxt)
+    if s.backend == "openvino" and s.device != "cpu":
+        notes.append(f"backend openvino: runs on the CPU, not {s.device} -> torch")
+        s = replace(s, backend="torch")
+    if why := missing_extra(s.backend):
+        notes.append(f"{why} -> torch")
+        s = replace(s, backend="torch", precision="fp32" if s.precision == "int8" else s.precision)
+    return s
+
+
 def check(s: Settings) -> Settings:
     """Degrade choices this machine cannot honour; each fallback adds a note."""
     notes = list(s.notes)
     if s.device.startswith("cuda") and not torch.cuda.is_available():
         notes.append(f"device {s.device}: CUDA not available -> cpu")
         s = replace(s, device="cpu")
-    if s.device == "cpu" and s.precision != "fp32":
+    if s.device == "cpu" and s.precision in HALF:
         notes.append(f"precision {s.precision}: not supported on cpu -> fp32")
         s = replace(s, precision="fp32")
-    if s.backend == "tensorrt" and not (_has("tensorrt") and s.device.startswith("cuda")):
-        nxt = "onnxruntime" if _has("onnxruntime") else "torch"
-        notes.append(f"backend tensorrt: {'not installed' if not _has('tensorrt') else 'needs CUDA'} -> {nxt}")
-        s = replace(s, backend=nxt)
-    if s.backend == "onnxruntime" and not _has("onnxruntime"):
-        notes.append("backend onnxruntime: not installed (pip install lightseg[onnx]) -> torch")
-        s = replace(s, backend="torch")
+    if s.device != "cpu" and s.precision in ("int8", "auto"):
+        notes.append(f"precision {s.precision}: int8 runs on the CPU only -> fp16 on {s.device}")
+        s = replace(s, precision="fp16")
+    if s.precision == "int8" and s.backend != "openvino":
+        if s.backend != "auto":
+            notes.append(f"backend {s.backend}: int8 runs on openvino -> openvino")
+        s = replace(s, backend="openvino")
+    s = _installed_backend(s, notes)
     if s.decode == "opencv-gstreamer" and not gstreamer_in_opencv():
         notes.append("decode opencv-gstreamer: this OpenCV has no GStreamer -> pyav")
         s = replace(s, decode="pyav")
@@ -244,14 +276,34 @@ def resolve(name: str | None = "auto", *, sysroot: Path = ROOT, **overrides: Any
     if over:
         s = replace(s, **over)
         _validate(s, "command line")
+    # What the command line asks for by name runs, or the command stops (a profile's choice falls back).
+    asked = "openvino" if over.get("precision") == "int8" else over.get("backend", "")
+    if why := missing_extra(asked):
+        raise UsageError(why if asked == over.get("backend") else f"--precision int8 runs on openvino; {why}")
     return check(s)
 
 
-def size_for(s: Settings, arch: str, dataset: str) -> tuple[int, int] | None:
-    """The profile's default network size for a model, if it sets one. Keys are matched from the
-    most specific: ``<arch>-<dataset>`` (``espnetv2-cityscapes``), then ``<arch>``."""
+def for_model(s: Settings, arch: str, dataset: str) -> Settings:
+    """``s`` for one model: backend ``auto`` becomes the profile's backend for the model's family
+    (``backends`` table, else torch), checked against this machine like any other choice."""
+    if s.backend != "auto":
+        return s
+    notes = list(s.notes)
+    s = _installed_backend(replace(s, backend=_per_model(s.backends, arch, dataset) or "torch"), notes)
+    return replace(s, notes=tuple(notes))
+
+
+def _per_model(table: dict[str, str], arch: str, dataset: str) -> str | None:
+    """A profile table's value for a model. Keys are matched from the most specific:
+    ``<arch>-<dataset>`` (``espnetv2-cityscapes``), then ``<arch>``, then the family (``lpsnet``)."""
     family = arch.split("-")[0]
     for key in (f"{arch}-{dataset}", f"{family}-{dataset}", arch, family):
-        if key in s.sizes:
-            return parse_size(s.sizes[key])
+        if key in table:
+            return table[key]
     return None
+
+
+def size_for(s: Settings, arch: str, dataset: str) -> tuple[int, int] | None:
+    """The profile's default network size for a model, if it sets one (``sizes`` table)."""
+    size = _per_model(s.sizes, arch, dataset)
+    return parse_size(size) if size else None

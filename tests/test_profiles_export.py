@@ -73,7 +73,7 @@ def test_auto_without_a_jetson_follows_cuda(tmp_path: Path, monkeypatch: pytest.
     assert profiles.auto_profile(tmp_path) == expected
 
 
-def test_missing_pieces_degrade_with_one_note_each(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_pieces_degrade_with_one_note_each(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real_has = profiles._has
     monkeypatch.setattr(profiles, "_has", lambda m: False if m in ("tensorrt", "onnxruntime") else real_has(m))
     monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
@@ -81,8 +81,12 @@ def test_missing_pieces_degrade_with_one_note_each(monkeypatch: pytest.MonkeyPat
     assert (s.device, s.precision, s.backend) == ("cpu", "fp32", "torch")
     assert any(n.startswith("backend tensorrt: not installed -> torch") for n in s.notes)
     assert any(n.startswith("device cuda: CUDA not available -> cpu") for n in s.notes)
-    s = profiles.resolve("cpu", backend="onnxruntime")
-    assert s.backend == "torch" and "pip install lightseg[onnx]" in s.notes[0]
+    ort = tmp_path / "ort.toml"
+    ort.write_text('name = "ort"\nbackend = "onnxruntime"\n')
+    s = profiles.resolve(str(ort))  # a profile's choice falls back ...
+    assert s.backend == "torch" and "pip install 'lightseg[onnx]'" in s.notes[0]
+    with pytest.raises(UsageError, match=r"pip install 'lightseg\[onnx\]'"):  # ... the command line's stops
+        profiles.resolve("cpu", backend="onnxruntime")
 
 
 def test_command_line_overrides_win() -> None:
@@ -179,10 +183,11 @@ def test_plain_backend_is_the_same_network(tmp_path: Path) -> None:
 def test_cpu_plain_is_the_unoptimised_baseline() -> None:
     plain, cpu = profiles.resolve("cpu-plain"), profiles.resolve("cpu")
     assert (plain.backend, plain.workers, plain.allocator) == ("torch-plain", 1, "glibc")
-    assert (cpu.backend, cpu.allocator) == ("torch", "tuned")
+    assert (cpu.backend, cpu.allocator) == ("auto", "tuned")  # the backend per model family: [backends]
     assert profiles.auto_profile() != "cpu-plain"
 
 
+CPU_LPSNET = "openvino" if importlib.util.find_spec("openvino") else "torch"  # pipelines/cpu.toml [backends]
 _ALLOCATOR_PROBE = """
 import json, sys
 from lightseg_cli import build_segmenter, tuning
@@ -193,7 +198,7 @@ print(json.dumps({"allocator": settings.allocator, "tuned": tuning._tuned_libc i
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the allocator thresholds are glibc's")
-@pytest.mark.parametrize("profile, tuned, backend", [("cpu", True, "torch"), ("cpu-plain", False, "torch-plain")])
+@pytest.mark.parametrize("profile, tuned, backend", [("cpu", True, CPU_LPSNET), ("cpu-plain", False, "torch-plain")])
 def test_the_profile_sets_the_allocator(profile: str, tuned: bool, backend: str) -> None:
     """Building a segmenter from a profile applies its allocator key, in a fresh process (the setting
     is per process and cannot be undone)."""

@@ -16,6 +16,7 @@ from . import eval as eval_cmd
 from . import export as export_cmd
 from . import models as models_cmd
 from . import profiles as profiles_cmd
+from . import quantize as quantize_cmd
 from . import run as run_cmd
 from . import train as train_cmd
 from . import weights as weights_cmd
@@ -51,6 +52,7 @@ def _register() -> None:
     app.command("eval")(eval_cmd.eval_)
     app.command("bench")(bench_cmd.bench)
     app.command("export")(export_cmd.export)
+    app.command("quantize")(quantize_cmd.quantize)
     app.add_typer(profiles_cmd.app, name="profiles")
     app.command("train")(train_cmd.train)
     app.add_typer(data_cmd.app, name="data")

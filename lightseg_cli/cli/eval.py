@@ -19,6 +19,7 @@ from .options import (
     HalfOpt,
     JsonOpt,
     ModelOpt,
+    PrecisionOpt,
     ProfileOpt,
     QuietOpt,
     SizeOpt,
@@ -35,6 +36,7 @@ def eval_(
     classes_as: ClassesAsOpt = None,
     profile: ProfileOpt = "auto",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
     half: HalfOpt = None,
     backend: BackendOpt = None,
     threads: ThreadsOpt = None,
@@ -45,8 +47,8 @@ def eval_(
 
     The model runs as `lightseg run` would run it (same profile, device, precision and backend), so
     what is scored is what runs."""
-    seg, settings = build_segmenter(model, profile=profile, size=size, device=device, half=half, backend=backend,
-                                    threads=threads, classes_as=classes_as, quiet=quiet or json_out)
+    seg, settings = build_segmenter(model, profile=profile, size=size, device=device, precision=precision, half=half,
+                                    backend=backend, threads=threads, classes_as=classes_as, quiet=quiet or json_out)
     results = []
     with Progress(TextColumn("eval {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console.stderr, disable=quiet or not console.interactive()) as progress:

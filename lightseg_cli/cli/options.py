@@ -42,14 +42,27 @@ ProfileOpt = Annotated[
     typer.Option("--profile", "-p", help="Hardware profile from pipelines/ (see `lightseg profiles`), a .toml "
                  "path, or auto."),
 ]
-HalfOpt = Annotated[bool | None, typer.Option("--half/--fp32", help="fp16 inference (CUDA) / force fp32.",
+PrecisionOpt = Annotated[str | None, typer.Option("--precision", help="fp32, fp16 (CUDA), int8 (CPU: the model "
+                                                  "`lightseg quantize` wrote) or auto (int8 where quantize measured "
+                                                  "it faster, losing at most 0.5 mIoU points; else fp32). Default: "
+                                                  "from the profile.")]
+HalfOpt = Annotated[bool | None, typer.Option("--half/--fp32", help="Same as --precision fp16 / fp32.",
                                               show_default=False)]
 BatchOpt = Annotated[int | None, typer.Option("--batch", min=1, help="Frames per inference call.")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="Inference backend: torch, onnxruntime, "
-                                                "tensorrt (default: from the profile).")]
+                                                "tensorrt, openvino (default: from the profile).")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", min=1, help="Inference workers on different frames "
                                                 "(CPU: several single-threaded ones can beat one multi-threaded).")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=0, help="Threads per torch op (0 = one per core).")]
 PostWorkersOpt = Annotated[int | None, typer.Option("--post-workers", min=1, help="Postprocess (labels + overlay) "
                                                     "workers on different frames (default: from the profile; the "
                                                     "cpu profile measures the layout at start).")]
+
+
+def precision_arg(precision: str | None, half: bool | None) -> str | None:
+    """--precision, or its older spelling --half/--fp32 (not both)."""
+    if half is None:
+        return precision
+    if precision is not None:
+        raise typer.BadParameter("give --precision or --half/--fp32, not both", param_hint="--precision")
+    return "fp16" if half else "fp32"

@@ -56,6 +56,8 @@ def show(
         a, b = getattr(asked, key), getattr(got, key)
         t.add_row(key, str(a), str(b) if a == b else f"[yellow]{b}[/yellow]")
     t.add_row("sizes", ", ".join(f"{k}={v}" for k, v in asked.sizes.items()) or "model native", "")
+    if asked.backends:
+        t.add_row("backends", ", ".join(f"{k}={v}" for k, v in asked.backends.items()), "")
     console.stdout.print(t)
     for note in got.notes:
         console.stdout.print(f"  {note}", highlight=False, markup=False)

@@ -24,19 +24,16 @@ from .options import (
     JsonOpt,
     ModelOpt,
     PostWorkersOpt,
+    PrecisionOpt,
     ProfileOpt,
     SizeOpt,
     ThreadsOpt,
     WorkersOpt,
 )
 
-SourceArg = Annotated[
-    str,
-    typer.Argument(
-        help="Video file, image, folder, glob, camera (0, /dev/video0), "
-        "stream URL (rtsp://, udp://, tcp://, http://...) or - for stdin."
-    ),
-]
+SOURCE_HELP = ("Video file, image, folder, glob, camera (0, /dev/video0), stream URL (rtsp://, udp://, tcp://, "
+               "http://...) or - for stdin.")
+SourceArg = Annotated[str, typer.Argument(help=SOURCE_HELP)]
 
 
 def _warn_fallback(info: SourceInfo, shown: str | None = None) -> str | None:
@@ -133,6 +130,7 @@ def run(
     classes_as: ClassesAsOpt = None,
     profile: ProfileOpt = "auto",
     device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
     half: HalfOpt = None,
     batch: BatchOpt = None,
     workers: WorkersOpt = None,
@@ -153,6 +151,7 @@ def run(
         profile=profile,
         size=size,
         device=device,
+        precision=precision,
         half=half,
         batch=batch,
         workers=workers,

@@ -5,12 +5,17 @@
 * ``torch-plain``: the eager model exactly as built (no folding, NCHW): the unoptimised baseline
   that benchmarks compare against;
 * ``onnxruntime``: the model exported to ONNX (cached in the user cache) and run by ONNX Runtime
-  (CPU, or the CUDA / TensorRT execution providers where installed).
+  (CPU, or the CUDA / TensorRT execution providers where installed);
+* ``tensorrt``: a TensorRT engine built from that export (CUDA);
+* ``openvino``: OpenVINO on the CPU, fp32 or the int8 model ``lightseg quantize`` wrote
+  (``openvino.py``, optional extra).
+
+A factory gets the model, its config, the input size, the device, the torch dtype of the input and
+the precision asked (the others follow the dtype; ``int8`` only on the backends in ``INT8``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +24,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from .._version import __version__
-from ..io.cache import cache_dir
-from ..zoo import weights as store
 from ..zoo.pretrained import ModelCfg
+from .artefacts import artefact_path
 from .export import build_tensorrt, export_onnx, ort_session
+from .openvino import OpenVinoBackend
 
 
 class Backend(Protocol):
@@ -53,7 +57,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
-                 dtype: torch.dtype) -> None:
+                 dtype: torch.dtype, precision: str = "fp32") -> None:
         self.device = device
         path = _onnx_cache_path(cfg, size)
         if not path.is_file():
@@ -76,7 +80,7 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
-                 dtype: torch.dtype) -> None:
+                 dtype: torch.dtype, precision: str = "fp32") -> None:
         import tensorrt as trt  # type: ignore[import-not-found]
 
         if device.type != "cuda":
@@ -123,27 +127,32 @@ class TensorRTBackend:
 
 
 def _onnx_cache_path(cfg: ModelCfg, size: tuple[int, int]) -> Path:
-    st = store.status_of(cfg)
-    ident = f"{__version__}|{cfg.name}|{cfg.arch_args}|{size}|{st.file.sha256 if st else ''}|{torch.__version__}"
-    key = hashlib.sha256(ident.encode()).hexdigest()[:16]
-    return cache_dir("onnx") / f"{cfg.name.replace('/', '_')}_{size[0]}x{size[1]}_{key}.onnx"
+    return artefact_path(cfg, size, "onnx", ".onnx")
 
 
-BackendFactory = Callable[[nn.Module, ModelCfg, tuple[int, int], torch.device, torch.dtype], Backend]
+BackendFactory = Callable[[nn.Module, ModelCfg, tuple[int, int], torch.device, torch.dtype, str], Backend]
 
 BACKENDS: dict[str, BackendFactory] = {
-    "torch": lambda model, cfg, size, device, dtype: TorchBackend(model, device, dtype),
-    "torch-plain": lambda model, cfg, size, device, dtype: TorchBackend(model, device, dtype, plain=True),
+    "torch": lambda model, cfg, size, device, dtype, precision: TorchBackend(model, device, dtype),
+    "torch-plain": lambda model, cfg, size, device, dtype, precision: TorchBackend(model, device, dtype, plain=True),
     "onnxruntime": OnnxRuntimeBackend,
     "tensorrt": TensorRTBackend,
+    "openvino": OpenVinoBackend,
 }
+INT8 = frozenset({"openvino"})  # backends that run the int8 model of `lightseg quantize`
+# Backends that run the network without its final logit resize: the labels are sampled from the
+# low-resolution logits instead (``Segmenter.labels``), the same labels for less work.
+LOW_RES_LOGITS = frozenset({"torch", "openvino"})
 
 
 def make_backend(
-    name: str, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device, dtype: torch.dtype
+    name: str, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device, dtype: torch.dtype,
+    precision: str = "fp32",
 ) -> Backend:
     try:
         factory = BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown inference backend {name!r}; available: {', '.join(BACKENDS)}") from None
-    return factory(model, cfg, size, device, dtype)
+    if precision == "int8" and name not in INT8:
+        raise ValueError(f"int8 runs on the {' or '.join(sorted(INT8))} backend, not {name}")
+    return factory(model, cfg, size, device, dtype, precision)

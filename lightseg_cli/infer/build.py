@@ -11,6 +11,8 @@ from ..profiles import Settings
 from ..tuning import tune_allocator
 from ..zoo import get_cfg
 from ..zoo.classmap import classes_as as map_classes
+from . import precision as precisions
+from .preprocess import fit_size
 from .segmenter import Segmenter
 
 
@@ -38,7 +40,7 @@ def build_segmenter(
         size: network input ``(w, h)``; default the profile's size for the model, else its native one.
         classes_as: predict another label space through a class map (see ``zoo.classmap``).
         on_note: receives each line the profile resolution has to say (fallbacks, the ``auto``
-            pick) before the model is built.
+            picks: profile, backend, precision) before the model is built.
 
     Returns:
         ``(segmenter, settings)``; impossible choices (a CUDA device on a machine without one, ...)
@@ -46,14 +48,17 @@ def build_segmenter(
     """
     settings = profiles.resolve(profile, device=device, precision=precision, batch=batch, backend=backend,
                                 workers=workers, threads=threads, postprocess_workers=post_workers)
+    cfg = get_cfg(model)
+    if classes_as:
+        cfg = map_classes(cfg, classes_as)
+    settings = profiles.for_model(settings, cfg.arch, cfg.dataset.name)
+    net_size = fit_size(size or profiles.size_for(settings, cfg.arch, cfg.dataset.name) or cfg.input_size,
+                        cfg.size_divisor)
+    settings = precisions.resolve(settings, cfg, net_size)
     if on_note:
         for note in settings.notes:
             on_note(note)
     tune_allocator(settings.allocator)
-    cfg = get_cfg(model)
-    if classes_as:
-        cfg = map_classes(cfg, classes_as)
-    net_size = size or profiles.size_for(settings, cfg.arch, cfg.dataset.name)
     try:
         seg = Segmenter(cfg, size=net_size, device=settings.device, precision=settings.precision,
                         backend=settings.backend, exact_labels=exact_labels)

@@ -12,6 +12,7 @@ copyright restrictions). A real photo with a person, sky-like and flat regions.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -58,11 +59,12 @@ def _metadata(cfg: ModelCfg, size: tuple[int, int]) -> dict[str, str]:
     }
 
 
-def export_onnx(
-    net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int], out: Path, *, half: bool = False,
-    dynamic: bool = False, batch: int = 1,
-) -> Path:
-    """Write an ONNX graph of ``net`` (BN already folded) at ``size``; returns ``out``."""
+def onnx_graph(
+    net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int], *, half: bool = False, dynamic: bool = False,
+    batch: int = 1,
+) -> bytes:
+    """The checked ONNX graph of ``net`` (BN already folded) at ``size``, serialised, with the
+    model's metadata."""
     import onnx
 
     w, h = size
@@ -70,22 +72,31 @@ def export_onnx(
     net = net.eval().float()
     axes = {"input": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}} \
         if dynamic else None
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+        torch.onnx.export(net, (x,), buf, dynamo=False, opset_version=OPSET, input_names=["input"],
+                          output_names=["logits"], dynamic_axes=axes, do_constant_folding=True)
+    model = onnx.load_from_string(buf.getvalue())
+    if half:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "number truncated to 1e-07": expected for fp16 weights
+            model = _to_fp16(model)
+    for k, v in _metadata(cfg, size).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def export_onnx(
+    net: torch.nn.Module, cfg: ModelCfg, size: tuple[int, int], out: Path, *, half: bool = False,
+    dynamic: bool = False, batch: int = 1,
+) -> Path:
+    """Write the ONNX graph of ``net`` (:func:`onnx_graph`) to ``out`` (atomically); returns ``out``."""
+    graph = onnx_graph(net, cfg, size, half=half, dynamic=dynamic, batch=batch)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic.replacing(out) as tmp:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-            torch.onnx.export(net, (x,), str(tmp), dynamo=False, opset_version=OPSET, input_names=["input"],
-                              output_names=["logits"], dynamic_axes=axes, do_constant_folding=True)
-        model = onnx.load(str(tmp))
-        if half:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "number truncated to 1e-07": expected for fp16 weights
-                model = _to_fp16(model)
-        for k, v in _metadata(cfg, size).items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = k, v
-        onnx.checker.check_model(model)
-        onnx.save(model, str(tmp))
+    atomic.write_bytes(out, graph)
     return out
 
 

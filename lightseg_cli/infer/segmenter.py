@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..models.layers import LogitResize
 from ..zoo import ModelCfg, create_model
-from .backends import Backend, make_backend
+from .backends import LOW_RES_LOGITS, Backend, make_backend
 from .preprocess import Normalizer, fit_size
 
 
@@ -128,7 +128,8 @@ class Segmenter:
         size: network input ``(w, h)``; default the model's native size. Rounded to the model's
             size divisor.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``None`` for automatic.
-        precision: ``fp32``, or ``fp16`` / ``bf16`` on CUDA (a CPU always runs fp32).
+        precision: ``fp32``, ``fp16`` / ``bf16`` on CUDA (a CPU runs those as fp32), or ``int8``
+            (the model ``lightseg quantize`` wrote, on the openvino backend).
         backend: ``"torch"`` (default) or another backend name from ``infer.backends``.
         exact_labels: labels of bilinearly resized logits instead of the nearest-resized
             network-size labels (see :meth:`labels`).
@@ -149,7 +150,7 @@ class Segmenter:
     ) -> None:
         dev = resolve_device(device)
         net, cfg = create_model(model, device=dev, fold_bn=backend != "torch-plain")
-        if backend == "torch":
+        if backend in LOW_RES_LOGITS:
             # Skip the network's final logit resize; ``labels`` samples the low-res logits instead.
             for m in net.modules():
                 if isinstance(m, LogitResize):
@@ -175,9 +176,13 @@ class Segmenter:
         self.cfg = cfg
         self.size = fit_size(size or cfg.input_size, cfg.size_divisor)
         dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
-        self.dtype = dtypes.get(precision, torch.float32) if device.type == "cuda" else torch.float32
+        if precision not in ("fp32", "int8", *dtypes):
+            raise ValueError(f"precision {precision!r}: use fp32, fp16, bf16 or int8 (build_segmenter resolves auto)")
+        half_on_cpu = device.type != "cuda" and precision in dtypes
+        self.precision = "fp32" if half_on_cpu else precision  # what runs (int8: a float32 input)
+        self.dtype = dtypes.get(self.precision, torch.float32)
         self.normalize = Normalizer(cfg.preprocess, self.size, device, self.dtype)
-        self.backend: Backend = make_backend(backend, net, cfg, self.size, device, self.dtype)
+        self.backend: Backend = make_backend(backend, net, cfg, self.size, device, self.dtype, self.precision)
         self.exact_labels = False
         self._grids: dict[tuple, tuple] = {}
         # The final resize the network would have done, when it was skipped (see ``labels``).

@@ -162,10 +162,11 @@ class Conv(nn.Module):
 class LogitResize(nn.Module):
     """A network's last step: bilinear resize of the class logits to ``size``.
 
-    Inference can defer it (``deferred = True``, set by ``Segmenter`` on the torch backend): the
-    network then returns its low-resolution logits and the labels are computed at the frame's size
-    directly (``infer.labels``), giving the same labels without materialising C full-size float
-    maps or arg-maxing over them. Training and export keep the resize in the graph.
+    Inference can defer it (``deferred = True``, set by ``Segmenter`` on the torch and openvino
+    backends): the network then returns its low-resolution logits and the labels are computed at the
+    frame's size directly (``infer.labels``), giving the same labels without materialising C
+    full-size float maps or arg-maxing over them. Training and ``lightseg export`` keep the resize in
+    the graph.
     """
 
     def __init__(self, align_corners: bool) -> None:

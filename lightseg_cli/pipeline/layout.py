@@ -158,8 +158,9 @@ def _measure(seg: Segmenter, overlay: Overlay | None, frame: np.ndarray, cores: 
             frames = seg.to_device([frame])
             x = seg.preprocess(frames)
             torch.set_num_threads(1)
+            seg.infer(x)  # warm-up (a backend may compile for this thread count on first use)
             t0 = time.perf_counter()
-            logits = seg.infer(x)  # warm-up, and a first size of the model
+            logits = seg.infer(x)  # a first size of the model
             reps = 3 if time.perf_counter() - t0 < 0.15 else 1  # heavy models: a few seconds in all
 
             def post() -> None:

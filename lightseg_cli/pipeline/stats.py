@@ -200,6 +200,7 @@ class RunSummary:
     device: str
     backend: str
     mode: str  # "pipelined" or "sequential"
+    precision: str = "fp32"
     frames: int = 0
     seconds: float = 0.0
     stages_ms: dict[str, float | None] = field(default_factory=dict)
@@ -230,6 +231,7 @@ class RunSummary:
             "size": list(self.size),
             "device": self.device,
             "backend": self.backend,
+            "precision": self.precision,
             "mode": self.mode,
             "frames": self.frames,
             "seconds": round(self.seconds, 4),
@@ -318,6 +320,7 @@ class RunStats:
             size=segmenter.size,
             device=str(segmenter.device),
             backend=segmenter.backend.name,
+            precision=segmenter.precision,
             mode=mode,
             frames=self.fps.count,
             seconds=seconds,

@@ -1,0 +1,124 @@
+"""The ``openvino`` inference backend (optional extra ``lightseg[openvino]``): OpenVINO's CPU plugin.
+
+fp32 runs an ONNX export of the network without its final logit resize (labels are sampled from the
+low-resolution logits, as on the torch backend), kept in the user cache after the first run (where
+the disk cannot take it, the export is simply made again at each start). OpenVINO reads
+ONNX itself in a quarter second; ``openvino.convert_model`` was the slow way (2 cores, lpsnet-s at
+480x360: export 1.7 s + read 0.25 s, against 4.6 s to convert that ONNX file, or 6.4 s to trace
+and convert the torch model). ``int8`` runs the model ``lightseg quantize`` wrote (``quantize.py``).
+
+Threads follow the calling thread's torch setting, which the pipeline sets per inference worker
+(and through which ``pipeline/layout.py`` measures the layouts): one compiled model per thread
+count (``INFERENCE_NUM_THREADS``) and one infer request per calling thread, so several
+single-threaded workers infer at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..io import atomic
+from ..zoo.pretrained import ModelCfg
+from .artefacts import artefact_path
+from .export import onnx_graph
+
+INSTALL = "pip install 'lightseg[openvino]'"
+
+
+def require(module: str = "openvino") -> Any:
+    """Import a module of the openvino extra, or raise a usage error that says how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UsageError(f"backend openvino is not installed: {INSTALL}") from None
+
+
+def onnx_path(cfg: ModelCfg, size: tuple[int, int]) -> Path:
+    """The cached fp32 graph OpenVINO runs (logits at the network's last feature size)."""
+    return artefact_path(cfg, size, "openvino", ".onnx")
+
+
+def int8_path(cfg: ModelCfg, size: tuple[int, int]) -> Path:
+    """Where ``lightseg quantize`` writes the int8 model (OpenVINO IR: this .xml and a .bin beside it)."""
+    return artefact_path(cfg, size, "openvino", ".int8.xml")
+
+
+def quantize_command(cfg: ModelCfg, size: tuple[int, int]) -> str:
+    return f"lightseg quantize --model {cfg.name} --size {size[0]}x{size[1]} --calib DIR_OR_LIST"
+
+
+def read_model(core: Any, net: nn.Module, cfg: ModelCfg, size: tuple[int, int], precision: str) -> Any:
+    """The ``openvino.Model`` for ``precision``: the int8 model ``lightseg quantize`` wrote, else the
+    fp32 ONNX export of ``net`` (cached on first use)."""
+    if precision == "int8":
+        path = int8_path(cfg, size)
+        if not path.is_file():
+            raise UsageError(f"no int8 model of {cfg.name} at {size[0]}x{size[1]} yet; make one with "
+                             f"`{quantize_command(cfg, size)}`")
+        return core.read_model(str(path))
+    path = onnx_path(cfg, size)
+    if path.is_file():
+        return core.read_model(str(path))
+    require("onnx")  # the exporter's; part of the extra
+    graph = onnx_graph(net.cpu(), cfg, size)
+    with contextlib.suppress(OSError):  # the cache only saves time: a full or read-only disk still runs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(path, graph)
+    return core.read_model(graph)
+
+
+class OpenVinoBackend:
+    """OpenVINO on the CPU, fp32 or the quantized int8 model."""
+
+    name = "openvino"
+
+    def __init__(self, model: nn.Module, cfg: ModelCfg, size: tuple[int, int], device: torch.device,
+                 dtype: torch.dtype, precision: str = "fp32") -> None:
+        ov = require()
+        if device.type != "cpu":
+            raise ValueError("the openvino backend runs on the CPU (--device cpu)")
+        self.device = device
+        self.core = ov.Core()
+        self.model = read_model(self.core, model, cfg, size, precision)
+        self._compiled: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _compile(self, threads: int) -> Any:
+        import openvino.properties as props
+        import openvino.properties.hint as hint
+
+        return self.core.compile_model(self.model, "CPU", {
+            hint.performance_mode: hint.PerformanceMode.LATENCY,
+            props.inference_num_threads: threads,
+            # fp32 means fp32: on CPUs with bf16 units the plugin would otherwise run bf16 by default.
+            hint.inference_precision: "f32",
+            # The pipeline's other stages share these cores; pinned inference threads could not
+            # make room for them (measured here: unpinned not slower, 2 workers x 1 thread).
+            hint.enable_cpu_pinning: False,
+        })
+
+    def _request(self) -> Any:
+        threads = torch.get_num_threads()
+        requests: dict[int, Any] = self._local.__dict__.setdefault("requests", {})
+        if threads not in requests:
+            with self._lock:
+                if threads not in self._compiled:
+                    self._compiled[threads] = self._compile(threads)
+            requests[threads] = self._compiled[threads].create_infer_request()
+        return requests[threads]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        req = self._request()
+        # The graph has a fixed batch of 1; outputs are copies (share_outputs=False), inputs are not.
+        outs = [torch.from_numpy(req.infer({0: xi.numpy()}, share_inputs=True)[0])
+                for xi in x.detach().float().contiguous().split(1)]
+        return torch.cat(outs)
