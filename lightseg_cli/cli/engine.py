@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..infer import build
 from ..infer.segmenter import Segmenter
-from ..pipeline.pipeline import PipelineCfg
+from ..pipeline.job import pipeline_cfg as pipeline_cfg  # the profile's pipeline part, for run and bench
 from ..profiles import Settings
 from . import console
 from .options import precision_arg, size_arg
@@ -50,15 +50,3 @@ def build_segmenter(
         workers=workers, threads=threads, post_workers=post_workers, backend=backend, exact_labels=exact_labels,
         classes_as=classes_as, on_note=None if quiet else _note_printer(precision == "auto"),
     )
-
-
-def pipeline_cfg(settings: Settings, *, stride: int = 1, buffer: int = 2, max_frames: int | None = None) -> PipelineCfg:
-    """The pipeline part of a resolved profile (``workers = "auto"``: the layout is measured when
-    the pipeline is built)."""
-    auto = settings.workers == "auto"
-    post = settings.postprocess_workers
-    return PipelineCfg(batch=settings.batch, stride=stride, buffer=buffer, queue=settings.queue,
-                       workers=1 if auto else int(settings.workers), threads=settings.threads,
-                       post_workers=(0 if auto else 1) if post == "auto" else int(post),
-                       layout="auto" if auto else "fixed", max_frames=max_frames,
-                       overlay_on_device=settings.overlay == "device")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from rich.live import Live
 from rich.table import Table
 
-from ..pipeline.pipeline import Pipeline
 from . import console
+
+
+class Watched(Protocol):
+    """A running job whose live figures are shown: a pipeline, or a distributed run (whose
+    snapshot counts ``"unit": "files"`` instead of frames)."""
+
+    def snapshot(self) -> dict[str, Any]: ...
 
 
 def _ms(v: float | None) -> str:
@@ -23,12 +29,19 @@ def _eta(s: float | None) -> str:
     return f"{m}:{sec:02d}"
 
 
+def _rate(snap: dict[str, Any]) -> tuple[str, str]:
+    """What is counted (frames, files) and the name of its rate."""
+    unit = snap.get("unit", "frames")
+    return unit, "FPS" if unit == "frames" else f"{unit}/s"
+
+
 def panel(snap: dict[str, Any], title: str) -> Table:
     total = snap["total"]
     done = f"{snap['frames']}/{total}" if total else str(snap["frames"])
+    unit, rate = _rate(snap)
     grid = Table.grid()
     grid.add_row(f"[bold]{title}[/bold]")
-    grid.add_row(f"FPS [bold]{snap['fps']:.1f}[/bold] (avg {snap['fps_avg']:.1f})  ·  frames {done}  ·  "
+    grid.add_row(f"{rate} [bold]{snap['fps']:.1f}[/bold] (avg {snap['fps_avg']:.1f})  ·  {unit} {done}  ·  "
                  f"ETA {_eta(snap['eta'])}  ·  dropped {snap['dropped']}  ·  skipped {snap['skipped']}")
     stages = Table(box=None, padding=(0, 1), show_edge=False)
     stages.add_column("stage")
@@ -47,7 +60,8 @@ def panel(snap: dict[str, Any], title: str) -> Table:
 def plain_line(snap: dict[str, Any]) -> str:
     total = f"/{snap['total']}" if snap["total"] else ""
     stages = " ".join(f"{k}={_ms(v).strip()}" for k, v in snap["stages_ms"].items())
-    return (f"frames {snap['frames']}{total} fps {snap['fps']:.1f} (avg {snap['fps_avg']:.1f}) "
+    unit, rate = _rate(snap)
+    return (f"{unit} {snap['frames']}{total} {rate.lower()} {snap['fps']:.1f} (avg {snap['fps_avg']:.1f}) "
             f"eta {_eta(snap['eta'])} dropped {snap['dropped']} skipped {snap['skipped']} ms: {stages} "
             f"bottleneck {snap['bottleneck']}")
 
@@ -56,7 +70,7 @@ class Progress:
     """Context manager that reports on ``pipe`` until the block ends: the live panel on a terminal,
     one plain line every ``every`` seconds off a terminal or with ``plain`` (``--quiet``)."""
 
-    def __init__(self, pipe: Pipeline, title: str, plain: bool = False, every: float = 5.0) -> None:
+    def __init__(self, pipe: Watched, title: str, plain: bool = False, every: float = 5.0) -> None:
         self.pipe, self.title, self.plain, self.every = pipe, title, plain, every
         self._stop = threading.Event()
         self._live: Live | None = None

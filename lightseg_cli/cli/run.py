@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..pipeline.job import RunOptions, exit_code, prepare
+from ..distributed.work import WorkSpec
+from ..pipeline.job import RunOptions, exit_code, prepare, with_profile
 from ..pipeline.stats import RunSummary
 from ..profiles import DECODERS, X264_PRESETS
 from ..sources import open_source
 from ..types import SourceInfo
 from . import console
-from .engine import build_segmenter, pipeline_cfg
+from .engine import build_segmenter
 from .live import Progress
 from .options import (
     BackendOpt,
@@ -43,7 +45,7 @@ def _warn_fallback(info: SourceInfo, shown: str | None = None) -> str | None:
     return info.fallback
 
 
-def _report(summary: RunSummary, out: Path | None) -> None:
+def _report(summary: RunSummary, out: Path | str | None) -> None:
     s = summary
     what = "images" if s.source.kind in ("image", "images") else "frames"
     console.log(
@@ -72,15 +74,42 @@ def _report(summary: RunSummary, out: Path | None) -> None:
         console.log(f"outputs in {out}")
 
 
+ENGINES = ("local", "ray")
+
+
+def _finish(summary: RunSummary, out: Path | str | None, json_out: bool, quiet: bool) -> None:
+    """The end of a run, whichever engine ran it: the summary (or --json) and the exit code."""
+    if json_out:
+        console.print_json(summary.to_json())
+    elif not quiet:
+        _report(summary, out)
+    elif summary.error:
+        console.error(summary.error)
+    raise typer.Exit(exit_code(summary))
+
+
+def _run_ray(source: str, spec: WorkSpec, out: str | None, address: str | None, workers: int | None,
+             gpus_per_worker: float, json_out: bool, quiet: bool) -> None:
+    from ..distributed import ray_engine  # the optional extra: without it, one line saying how to install it
+
+    cluster = ray_engine.Cluster(address=address, workers=workers, threads=spec.threads,
+                                 gpus_per_worker=gpus_per_worker)
+    job = ray_engine.prepare(source, spec, cluster, out=out)
+    with Progress(job, f"{job.info.name} · {spec.model} on Ray ({address or 'local'})", plain=quiet):
+        summary = job.run()
+    _finish(summary, job.out_dir, json_out, quiet)
+
+
 def run(
     source: SourceArg,
     model: ModelOpt,
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--out",
             "-o",
-            help="Output folder (default runs/<source name>; an existing non-empty folder gets a -N suffix).",
+            help="Output folder (default runs/<source name>; an existing non-empty folder gets a -N suffix). "
+            "--engine ray: also a filesystem URI every worker reaches (s3://bucket/run1, file:///shared/run1).",
         ),
     ] = None,
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Write into --out even if it has files.")] = False,
@@ -140,13 +169,30 @@ def run(
     json_out: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live panel and no report: one plain progress "
                                         "line every few seconds on stderr (errors still shown).")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (this process) or ray: image folders, globs, "
+                                        "list files and videos on Ray Data workers, here or on a cluster "
+                                        "(--workers: Ray workers, --threads: CPUs each).")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="--engine ray: the cluster to join (auto, "
+                                                "ray://head:10001); default a new Ray instance on this "
+                                                "machine.")] = None,
+    gpus_per_worker: Annotated[float, typer.Option("--gpus-per-worker", min=0.0, help="--engine ray: GPUs each "
+                                                   "worker asks the cluster for (0.5: two workers share one).")] = 0.0,
 ) -> None:
     """Label a video, stream, camera, image or folder: overlays, masks and live FPS."""
     if overlay not in ("blend", "mask", "side-by-side"):
         raise typer.BadParameter("use blend, mask or side-by-side", param_hint="--overlay")
     if preset is not None and preset not in X264_PRESETS:
         raise typer.BadParameter(f"use one of {', '.join(X264_PRESETS)}", param_hint="--preset")
-    seg, settings = build_segmenter(
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"use one of {', '.join(ENGINES)}", param_hint="--engine")
+    uri = out if out and "://" in out else None
+    if (uri or address or gpus_per_worker) and engine != "ray":
+        raise typer.BadParameter("a URI --out, --address and --gpus-per-worker need --engine ray",
+                                 param_hint="--engine")
+    if show and engine == "ray":
+        raise typer.BadParameter("--show needs the local engine", param_hint="--engine")
+    build = partial(
+        build_segmenter,
         model,
         profile=profile,
         size=size,
@@ -162,8 +208,8 @@ def run(
         classes_as=classes_as,
         quiet=quiet,
     )
-    opts = RunOptions(
-        out=out,
+    base = RunOptions(
+        out=Path(out) if out and not uri else None,
         exist_ok=exist_ok,
         save=not no_save,
         save_masks=save_masks,
@@ -176,15 +222,16 @@ def run(
         legend=legend,
         skip_existing=skip_existing,
         crf=crf,
-        preset=preset or settings.encoder_preset,
-        encoder_threads=settings.encoder_threads,
         timeout=timeout,
         reconnect=reconnect,
         input_format=input_format,
-        decoder=settings.decode,
-        encoder=settings.encode,
-        pipeline=pipeline_cfg(settings, stride=stride, buffer=buffer, max_frames=max_frames),
-    )
+    )  # the profile's choices are added where the segmenter is built (here, or on each Ray worker)
+    if engine == "ray":
+        spec = WorkSpec(model, partial(build, quiet=True), base, preset=preset, stride=stride, max_frames=max_frames,
+                        threads=threads or 1)
+        return _run_ray(source, spec, uri, address, workers, gpus_per_worker, json_out, quiet)
+    seg, settings = build()
+    opts = with_profile(base, settings, preset, stride=stride, buffer=buffer, max_frames=max_frames)
     job = prepare(source, seg, opts)
     warned = None if quiet else _warn_fallback(job.source.info)
     title = f"{job.source.info.name} · {seg.name} ({seg.size[0]}x{seg.size[1]}, {seg.device}, {seg.backend.name})"
@@ -192,13 +239,7 @@ def run(
         summary = job.run()
     if not quiet:
         _warn_fallback(summary.source, warned)  # found on the first frame
-    if json_out:
-        console.print_json(summary.to_json())
-    elif not quiet:
-        _report(summary, job.out_dir)
-    elif summary.error:
-        console.error(summary.error)
-    raise typer.Exit(exit_code(summary))
+    _finish(summary, job.out_dir, json_out, quiet)
 
 
 def probe(

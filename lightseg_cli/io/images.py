@@ -20,6 +20,12 @@ def read_rgb(path: Path) -> np.ndarray:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as e:
         raise ImageError(path, e.strerror or str(e)) from None
+    return decode_rgb(data, path)
+
+
+def decode_rgb(data: bytes | np.ndarray, path: Path) -> np.ndarray:
+    """The bytes of an image file (read elsewhere, e.g. by Ray Data) as :func:`read_rgb` gives them."""
+    data = np.frombuffer(data, dtype=np.uint8)
     if data.size == 0:
         raise ImageError(path, "empty file")
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)

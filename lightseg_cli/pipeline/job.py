@@ -11,13 +11,14 @@ Outputs (under ``out``, default ``runs/<source name>/``, never silently reused: 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..draw.overlay import Overlay, OverlayMode, OverlayStyle
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_SIGINT, EXIT_SIGTERM, UsageError
 from ..infer.segmenter import Segmenter
+from ..profiles import Settings
 from ..sinks.outputs import (
     MaskDir,
     MaskVideo,
@@ -81,17 +82,51 @@ def class_ids(cfg: ModelCfg, classes: tuple[str, ...] | None) -> tuple[int, ...]
     return tuple(ids)
 
 
+def pipeline_cfg(settings: Settings, *, stride: int = 1, buffer: int = 2, max_frames: int | None = None) -> PipelineCfg:
+    """The pipeline part of a resolved profile (``workers = "auto"``: the layout is measured when
+    the pipeline is built)."""
+    auto = settings.workers == "auto"
+    post = settings.postprocess_workers
+    return PipelineCfg(batch=settings.batch, stride=stride, buffer=buffer, queue=settings.queue,
+                       workers=1 if auto else int(settings.workers), threads=settings.threads,
+                       post_workers=(0 if auto else 1) if post == "auto" else int(post),
+                       layout="auto" if auto else "fixed", max_frames=max_frames,
+                       overlay_on_device=settings.overlay == "device")
+
+
+def with_profile(opts: RunOptions, settings: Settings, preset: str | None = None, *, stride: int = 1,
+                 buffer: int = 2, max_frames: int | None = None) -> RunOptions:
+    """``opts`` with what a resolved profile decides: the x264 preset (unless ``preset`` is given),
+    encoder threads, decoder, encoder and the pipeline."""
+    return replace(opts, preset=preset or settings.encoder_preset, encoder_threads=settings.encoder_threads,
+                   decoder=settings.decode, encoder=settings.encode,
+                   pipeline=pipeline_cfg(settings, stride=stride, buffer=buffer, max_frames=max_frames))
+
+
+MASKS = "masks"  # the folder of class-id PNGs in a run's output folder
+
+
+def mask_file(name: str) -> str:
+    """Where an image's mask goes, relative to the output folder."""
+    return f"{MASKS}/{name}.png"
+
+
+def overlay_video_file(name: str) -> str:
+    """Where a video's overlay goes, relative to the output folder."""
+    return f"{name}_overlay.mp4"
+
+
 def _sinks(src_kind: str, name: str, out: Path, opts: RunOptions, seg: Segmenter, fps_text: Callable[[], str],
            fps) -> list[Sink]:
     sinks: list[Sink] = []
     if opts.save:
         if src_kind in ("image", "images"):
-            sinks += [MaskDir(out / "masks", "{name}"), OverlayDir(out / "overlays")]
+            sinks += [MaskDir(out / MASKS, "{name}"), OverlayDir(out / "overlays")]
         else:
-            sinks.append(OverlayVideo(out / f"{name}_overlay.mp4", fps, crf=opts.crf, preset=opts.preset,
+            sinks.append(OverlayVideo(out / overlay_video_file(name), fps, crf=opts.crf, preset=opts.preset,
                                       codec=opts.encoder, threads=opts.encoder_threads))
             if opts.save_masks:
-                sinks.append(MaskDir(out / "masks", f"{name}_{{index:06d}}"))
+                sinks.append(MaskDir(out / MASKS, f"{name}_{{index:06d}}"))
             if opts.mask_video:
                 sinks.append(MaskVideo(out / f"{name}_masks.mkv", fps))
         if opts.stats:
@@ -123,28 +158,38 @@ def prepare(source_spec: str, segmenter: Segmenter, opts: RunOptions = RunOption
     if opts.skip_existing and opts.save:
         # Resuming an image batch: the folder is --out or runs/<name> as is (exist_ok), so the masks
         # already there are known before the source is opened.
-        masks = (opts.out or Path("runs") / source_name(source_spec, classify(source_spec))) / "masks"
-        skip = lambda name: (masks / f"{name}.png").exists()  # noqa: E731
-    source = open_source(source_spec, timeout=opts.timeout, reconnect=opts.reconnect, fmt=opts.input_format,
-                         decoder=opts.decoder, skip=skip)
+        out = opts.out or Path("runs") / source_name(source_spec, classify(source_spec))
+        skip = lambda name: (out / mask_file(name)).exists()  # noqa: E731
+    source = open_input(source_spec, opts, skip)
     try:
-        info = source.info
-        out = None
-        if opts.save:
-            base = opts.out or Path("runs") / info.name
-            out = output_dir(base, exist_ok=opts.exist_ok or opts.skip_existing)
-        cfg = segmenter.cfg
-        style = OverlayStyle(alpha=opts.alpha, mode=opts.overlay, classes=class_ids(cfg, opts.classes),
-                             legend=opts.legend)
-        overlay = Overlay(cfg.dataset.palette, cfg.dataset.classes, style)
-        fps_text = lambda: f"{pipe.stats.fps.instant:.1f} FPS"  # noqa: E731 - only called while pipe runs
-        sinks = _sinks(info.kind, info.name, out, opts, segmenter, fps_text, video_fps(info, opts.pipeline.stride)) \
-            if out is not None or opts.show else []
-        pipe = Pipeline(source, segmenter, overlay, sinks, opts.pipeline)
-        return Job(pipe, out)
+        base = opts.out or Path("runs") / source.info.name
+        return assemble(source, segmenter, opts, output_dir(base, exist_ok=opts.exist_ok or opts.skip_existing)
+                        if opts.save else None)
     except BaseException:
         source.close()
         raise
+
+
+def open_input(source_spec: str, opts: RunOptions, skip: Callable[[str], bool] | None = None) -> FrameSource:
+    """Open a run's SOURCE with its options (``skip``: images to leave out, see ``open_source``)."""
+    return open_source(source_spec, timeout=opts.timeout, reconnect=opts.reconnect, fmt=opts.input_format,
+                       decoder=opts.decoder, skip=skip)
+
+
+def assemble(source: FrameSource, segmenter: Segmenter, opts: RunOptions, out: Path | None, name: str | None = None,
+             extra_sinks: Sequence[Sink] = ()) -> Job:
+    """A job over a source that is already open, writing into ``out`` as it is (None: nothing
+    saved); ``name``: the stem of its outputs (default the source's); ``extra_sinks`` take the
+    results too."""
+    info = source.info
+    cfg = segmenter.cfg
+    style = OverlayStyle(alpha=opts.alpha, mode=opts.overlay, classes=class_ids(cfg, opts.classes), legend=opts.legend)
+    overlay = Overlay(cfg.dataset.palette, cfg.dataset.classes, style)
+    fps_text = lambda: f"{pipe.stats.fps.instant:.1f} FPS"  # noqa: E731 - only called while pipe runs
+    sinks = _sinks(info.kind, name or info.name, out, opts, segmenter, fps_text,
+                   video_fps(info, opts.pipeline.stride)) if out is not None or opts.show else []
+    pipe = Pipeline(source, segmenter, overlay, [*sinks, *extra_sinks], opts.pipeline)
+    return Job(pipe, out)
 
 
 def exit_code(summary: RunSummary) -> int:

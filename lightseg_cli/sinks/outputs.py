@@ -151,6 +151,18 @@ class MaskVideo(Sink):
         return [done] if done else []
 
 
+def stats_row(result: Result, class_names: tuple[str, ...]) -> dict:
+    """A frame's line in ``<stem>_stats.jsonl``: index, time, name and per-class pixel fractions."""
+    counts = np.bincount(result.labels.reshape(-1), minlength=len(class_names))[: len(class_names)]
+    total = max(int(counts.sum()), 1)
+    return {
+        "index": result.frame.index,
+        "time": None if result.frame.time is None else round(result.frame.time, 4),
+        "name": result.frame.name or None,
+        "fractions": {n: round(int(c) / total, 6) for n, c in zip(class_names, counts) if c},
+    }
+
+
 class StatsLog(Sink):
     """``DIR/<stem>_stats.jsonl``: per frame, index, time and per-class pixel fraction."""
 
@@ -164,16 +176,8 @@ class StatsLog(Sink):
         self.count = 0
 
     def write(self, result: Result) -> None:
-        counts = np.bincount(result.labels.reshape(-1), minlength=len(self.names))[: len(self.names)]
-        total = max(int(counts.sum()), 1)
-        row = {
-            "index": result.frame.index,
-            "time": None if result.frame.time is None else round(result.frame.time, 4),
-            "name": result.frame.name or None,
-            "fractions": {n: round(int(c) / total, 6) for n, c in zip(self.names, counts) if c},
-        }
         try:
-            self.f.write(json.dumps(row) + "\n")
+            self.f.write(json.dumps(stats_row(result, self.names)) + "\n")
         except OSError as e:
             raise OutputError(f"{self.path}: cannot write ({e.strerror or e})") from None
         self.count += 1

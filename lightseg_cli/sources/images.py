@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ImageError
 from ..io.images import read_rgb
 from ..types import Frame, Skipped, SourceInfo, SourceReport
@@ -15,7 +17,7 @@ from ..types import Frame, Skipped, SourceInfo, SourceReport
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 
-def _unique_names(paths: list[Path]) -> list[str]:
+def unique_names(paths: list[Path]) -> list[str]:
     """Output stems; files sharing a stem (a.png, a.jpg or dir1/a.png, dir2/a.png) get suffixes."""
     seen: dict[str, int] = {}
     names = []
@@ -30,14 +32,18 @@ class ImageSource:
     """Frames from a list of image files."""
 
     def __init__(self, paths: list[Path], uri: str, name: str, single: bool = False,
-                 skip: Callable[[str], bool] | None = None) -> None:
+                 skip: Callable[[str], bool] | None = None, names: list[str] | None = None,
+                 read: Callable[[Path], np.ndarray] = read_rgb) -> None:
         """``skip``: leave out the images whose output name (file stem, made unique over all of
-        ``paths``) it returns True for, e.g. those whose mask exists (resuming a batch)."""
+        ``paths``) it returns True for, e.g. those whose mask exists (resuming a batch).
+        ``names``: the output names when a caller chose them (a share of a larger set);
+        ``read``: how a path becomes an RGB image (default: read and decode the file)."""
         self.paths = paths
-        self.names = _unique_names(paths)
+        self.names = names or unique_names(paths)
+        self._read = read
         size = None
         if single:
-            h, w = read_rgb(paths[0]).shape[:2]
+            h, w = read(paths[0]).shape[:2]
             size = (w, h)
         if skip is not None:
             kept = [(p, n) for p, n in zip(self.paths, self.names) if not skip(n)]
@@ -59,7 +65,7 @@ class ImageSource:
             if self._closed:
                 return
             try:
-                image = read_rgb(path)
+                image = self._read(path)
             except ImageError as e:
                 item = Skipped(str(path), e.reason, i)
                 self.report.skipped.append(item)

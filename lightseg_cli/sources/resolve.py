@@ -14,6 +14,8 @@ SOURCE                               resolved to
 an image file                        one image
 a folder                             its images, natural order
 a pattern with ``*``, ``?``, ``[``   the matching images, natural order
+a list file (``.txt``, ``.lst``)     the images it lists, one a line (first
+                                     column, relative to the list's folder)
 any other file                       a video file (anything FFmpeg decodes)
 ===================================  ===========================================
 """
@@ -37,6 +39,7 @@ from .video import AVSource
 
 STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "http", "https", "rtp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv"})
+LIST_SUFFIXES = frozenset({".txt", ".lst"})
 
 
 def classify(spec: str) -> SourceKind:
@@ -53,18 +56,48 @@ def classify(spec: str) -> SourceKind:
     if any(c in spec for c in "*?[") and not Path(spec).exists():
         return "images"
     p = Path(spec)
-    if p.is_dir():
+    if p.is_dir() or p.suffix.lower() in LIST_SUFFIXES:
         return "images"
     if p.suffix.lower() in IMAGE_SUFFIXES:
         return "image"
     return "video"
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-        key=lambda p: natural_key(p.name),
-    )
+def _listed(list_file: Path) -> list[Path]:
+    """The files a list names: the first column of each line, relative to the list's folder
+    (``image label`` pairs name their images); blank lines and ``#`` comments are left out."""
+    try:
+        lines = list_file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"{list_file}: cannot read the list ({getattr(e, 'strerror', None) or e})") from None
+    firsts = (line.split()[0] for line in lines if line.strip() and not line.lstrip().startswith("#"))
+    return [list_file.parent / f for f in firsts]
+
+
+def listed_files(spec: str) -> list[Path]:
+    """Every file an ``images`` SOURCE names, of any kind: a folder's files or a pattern's matches
+    in natural order, a list file's entries in its own order."""
+    p = Path(spec)
+    if p.is_file():
+        return _listed(p)
+    found = p.iterdir() if p.is_dir() else map(Path, glob.glob(spec, recursive=True))
+    return sorted((q for q in found if q.is_file()), key=lambda q: natural_key(str(q)))
+
+
+def of_kind(files: list[Path], suffixes: frozenset[str]) -> list[Path]:
+    """The files among ``files`` with one of ``suffixes`` (IMAGE_SUFFIXES, VIDEO_SUFFIXES)."""
+    return [f for f in files if f.suffix.lower() in suffixes]
+
+
+def no_images(spec: str) -> SourceError:
+    """The error for an ``images`` SOURCE that names no image."""
+    p = Path(spec)
+    why = (f"no images in this folder (supported: {', '.join(sorted(IMAGE_SUFFIXES))}; give videos one at a time, "
+           "or the folder with --engine ray)" if p.is_dir()
+           else "the list names no image files" if p.is_file()
+           else "no such list file" if p.suffix.lower() in LIST_SUFFIXES
+           else "the pattern matches no image files")
+    return SourceError(f"{spec}: {why}")
 
 
 def source_name(spec: str, kind: SourceKind) -> str:
@@ -78,7 +111,7 @@ def source_name(spec: str, kind: SourceKind) -> str:
         u = urlparse(spec)
         base = Path(u.path).stem or (u.hostname or "stream")
         return re.sub(r"[^\w.-]+", "_", base) or "stream"
-    if kind == "images" and not Path(spec).is_dir():
+    if kind == "images" and not Path(spec).exists():
         return re.sub(r"[^\w.-]+", "_", Path(spec.split("*")[0]).name or Path(spec).parent.name) or "images"
     return Path(spec.rstrip("/\\")).stem or "source"
 
@@ -149,18 +182,9 @@ def open_source(
         return AVSource(spec, kind, name, timeout=timeout, reconnect=reconnect, fmt=fmt, hwaccel=_hw(decoder))
     p = Path(spec)
     if kind == "images":
-        if p.is_dir():
-            paths = _images_in(p)
-            if not paths:
-                raise SourceError(f"{spec}: no images in this folder (supported: {', '.join(sorted(IMAGE_SUFFIXES))}; "
-                                  "give videos one at a time)")
-        else:
-            paths = sorted(
-                (Path(m) for m in glob.glob(spec, recursive=True) if Path(m).suffix.lower() in IMAGE_SUFFIXES),
-                key=lambda q: natural_key(str(q)),
-            )
-            if not paths:
-                raise SourceError(f"{spec}: the pattern matches no image files")
+        paths = of_kind(listed_files(spec), IMAGE_SUFFIXES)
+        if not paths:
+            raise no_images(spec)
         return ImageSource(paths, spec, name, skip=skip)
     if not p.exists():
         raise SourceError(f"{spec}: no such file or folder")
@@ -182,4 +206,5 @@ def _hw(decoder: str) -> str | None:
     return "cuda" if decoder == "pyav-hw" else None
 
 
-__all__ = ["classify", "csi_camera_pipeline", "open_source", "redact", "source_name"]
+__all__ = ["classify", "csi_camera_pipeline", "listed_files", "no_images", "of_kind", "open_source", "redact",
+           "source_name"]
