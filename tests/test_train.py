@@ -167,6 +167,15 @@ def test_teacher_targets_averaged_over_mirrored_and_scaled_views(tmp_path: Path)
     assert not np.allclose(np.exp(plain).sum(-1), 1.0, atol=2e-2)  # a single view: the raw logits
     plain_mirrored = teacher_targets("lpsnet-s", [np.ascontiguousarray(img[:, ::-1])], CAMVID11, cpu)[0]
     assert not np.allclose(plain, plain_mirrored.astype(np.float32)[:, ::-1], atol=2e-2)
+    # Cached targets are reused only for the same images and views.
+    cache = tmp_path / "targets.npy"
+    teacher_targets("lpsnet-s", [img], CAMVID11, cpu, cache=cache)
+    cache.write_bytes(cache.read_bytes()[:-4] + bytes(4))  # poison the stored values to see where they come from
+    reused = teacher_targets("lpsnet-s", [img], CAMVID11, cpu, cache=cache)[0]
+    assert reused.shape == plain.shape and np.allclose(reused[:-1].astype(np.float32), plain[:-1], atol=1e-3)
+    assert not np.array_equal(reused, plain.astype(np.float16))  # read back, not recomputed
+    fresh = teacher_targets("lpsnet-s", [img], CAMVID11, cpu, flip=True, cache=cache)[0]
+    assert np.allclose(np.exp(fresh.astype(np.float32)).sum(-1), 1.0, atol=2e-2)  # other views: recomputed
 
 
 def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, mini_camvid, tmp_path: Path) -> None:
@@ -179,6 +188,12 @@ def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, min
     assert json.loads((out / "train_cfg.json").read_text())["teacher_flip"] is True
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and np.isfinite(rows[0]["loss"])
+    assert (out / "teacher_targets.npy").is_file()
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--epochs", "2", "--batch", "4",
+            "--size", "160x128", "--teacher", "lpsnet-m", "--teacher-scales", "0.5,1", "--teacher-flip",
+            "--resume", out / "last.pth")
+    assert r.code == 0, r.err
+    assert f"distillation targets from {out / 'teacher_targets.npy'}" in r.err and "computing" not in r.err
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "bad", "--teacher", "lpsnet-m",
             "--teacher-scales", "1,zero")
     assert r.code == 2 and "--teacher-scales" in r.err

@@ -3,12 +3,17 @@
 A single view gives the teacher's own logits. Several views (``scales``, ``flip``) give the log of
 the teacher's class probabilities averaged over the views (each view's logits resized back to the
 image and, for the mirrored view, mirrored back): a stronger teacher for the price of more teacher
-passes, paid once per run.
+passes, paid once per run. With a ``cache`` file (the trainer keeps one in its run folder) the
+targets are kept on disk and reused by a ``--resume`` of the same run when the teacher, its views,
+its weights and the training images are the same.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +21,8 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 from ..infer.segmenter import Segmenter
+from ..io import atomic
+from ..zoo import weights as store
 from ..zoo.pretrained import Dataset
 
 
@@ -27,10 +34,12 @@ def teacher_targets(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     log: Callable[[str], None] | None = None,
+    cache: Path | None = None,
 ) -> list[np.ndarray]:
     """Logits of teacher ``name`` for ``dataset``'s classes, per image at its size (HxWxC float16).
 
-    ``scales`` multiply the teacher's own input size; ``flip`` adds the mirrored image of each.
+    ``scales`` multiply the teacher's own input size; ``flip`` adds the mirrored image of each;
+    ``cache`` is a ``.npy`` file the targets are read from when its key matches, else written to.
     """
     first = Segmenter(name, device=str(device))
     n = dataset.scored
@@ -42,6 +51,11 @@ def teacher_targets(
     views = [first if s == 1.0 else Segmenter(name, size=(round(w * s), round(h * s)), device=str(device))
              for s in scales]
     mirrors = (False, True) if flip else (False,)
+    key = _cache_key(first, images, scales, flip)
+    if cache is not None and (cached := _load(cache, key, images)) is not None:
+        if log:
+            log(f"distillation targets from {cache}")
+        return cached
     if log:
         sizes = ", ".join(f"{v.size[0]}x{v.size[1]}" for v in views)
         log(f"computing {first.name}'s logits on {len(images)} training images for distillation "
@@ -61,4 +75,39 @@ def teacher_targets(
             else:
                 target = torch.stack([torch.softmax(v, 1) for v in per_view]).mean(0).log()
             out.append(target[0].permute(1, 2, 0).cpu().numpy().astype(np.float16))
+    if cache is not None:
+        _save(cache, key, out)
     return out
+
+
+def _cache_key(teacher: Segmenter, images: Sequence[np.ndarray], scales: Sequence[float], flip: bool) -> str:
+    st = store.status_of(teacher.cfg)
+    h = hashlib.sha256(f"{teacher.name}|{st.file.sha256 if st else ''}|{list(scales)}|{flip}".encode())
+    for img in images:
+        h.update(np.ascontiguousarray(img).data)
+    return h.hexdigest()
+
+
+def _load(cache: Path, key: str, images: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+    try:
+        if json.loads(cache.with_suffix(".json").read_text())["key"] != key:
+            return None
+        flat = np.load(cache, mmap_mode="r")
+    except (OSError, ValueError, KeyError):
+        return None
+    out, at = [], 0
+    for img in images:
+        n = img.shape[0] * img.shape[1]
+        out.append(np.array(flat[at:at + n]).reshape(img.shape[0], img.shape[1], -1))
+        at += n
+    return out if at == len(flat) else None
+
+
+def _save(cache: Path, key: str, targets: list[np.ndarray]) -> None:
+    """Pixels of all images in one array (images may differ in size); the key in a JSON beside it,
+    written last, so an interrupted save is never read back."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.with_suffix(".json").unlink(missing_ok=True)
+    with atomic.replacing(cache) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.concatenate([t.reshape(-1, t.shape[-1]) for t in targets]))
+    atomic.write_text(cache.with_suffix(".json"), json.dumps({"key": key}))

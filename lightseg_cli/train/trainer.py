@@ -217,7 +217,8 @@ class Trainer:
         self.aug = AugmentCfg(crop=cfg.size, scale=cfg.scale, base=cfg.input_size, jitter=cfg.jitter,
                               ignore_index=cfg.ignore_index)
         self.soft = teacher_targets(cfg.teacher, self.images, dataset, self.device, cfg.teacher_scales,
-                                    cfg.teacher_flip, self.log) if cfg.teacher else None
+                                    cfg.teacher_flip, self.log, cache=self.out / "teacher_targets.npy"
+                                    ) if cfg.teacher else None
         weight = class_weights(self.labels, dataset.scored) if cfg.loss == "weighted" else None
         self.criterion = SegLoss(cfg.loss, cfg.ignore_index, weight).to(self.device)
         groups = _param_groups(self.model, cfg.weight_decay)
