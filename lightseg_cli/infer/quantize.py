@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError, UsageError
+from ..errors import DataError, SourceError, UsageError
 from ..io.images import read_rgb
-from ..sources.base import natural_key
 from ..sources.images import IMAGE_SUFFIXES
+from ..sources.resolve import listed_files, of_kind
 from ..zoo.pretrained import ModelCfg
 from .openvino import int8_path, require
 from .precision import verdict_path
@@ -53,16 +53,11 @@ def calibration_images(spec: Path, n: int) -> list[Path]:
     list's folder (``eval``'s ``image label`` lists work as they are)."""
     if not spec.exists():
         raise DataError(f"{spec}: no such calibration file or folder")
-    if spec.is_dir():
-        folder = spec / "images" if (spec / "images").is_dir() else spec
-        paths = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
-                       key=lambda p: natural_key(p.name))
-    else:
-        try:
-            lines = spec.read_text().splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"{spec}: not a readable list of images ({e})") from None
-        paths = [spec.parent / ln.split()[0] for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    folder = spec / "images" if (spec / "images").is_dir() else spec
+    try:
+        paths = of_kind(listed_files(str(folder)), IMAGE_SUFFIXES) if spec.is_dir() else listed_files(str(spec))
+    except SourceError as e:
+        raise DataError(f"{spec}: not a readable list of images ({e})") from None
     if not paths:
         raise DataError(f"{spec}: no calibration images in it")
     return paths[:: max(1, len(paths) // n)][:n]
