@@ -13,7 +13,7 @@ import torch
 
 from lightseg_cli.train.trainer import TrainCfg, Trainer
 
-from .conftest import SHARED, count_frames, generated_camvid, make_image, need_shared
+from .conftest import SHARED, count_frames, generated_camvid, make_image, make_video, need_shared
 
 
 @pytest.fixture
@@ -197,3 +197,78 @@ def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, min
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "bad", "--teacher", "lpsnet-m",
             "--teacher-scales", "1,zero")
     assert r.code == 2 and "--teacher-scales" in r.err
+
+
+def _frames_folder(folder: Path, n: int) -> Path:
+    for i in range(n):
+        make_image(folder / f"frame{i}.png", (200, 150), seed=10 + i)
+    (folder / "notes.txt").write_text("not an image")  # left out: only images and videos are read
+    return folder
+
+
+def test_distillation_on_unlabelled_video_and_folder_logs_records_and_resumes(cli, mini_camvid,
+                                                                              tmp_path: Path) -> None:
+    train, _ = mini_camvid
+    video = make_video(tmp_path / "clip.mp4", frames=20)
+    folder = _frames_folder(tmp_path / "frames", 3)
+    out = tmp_path / "kd"
+    args = ["train", "--model", "lpsnet-s", "--data", train, "--out", out, "--batch", "4", "--size", "160x128",
+            "--teacher", "lpsnet-m", "--teacher-scales", "0.5", "--unlabelled", video, "--unlabelled", folder,
+            "--unlabelled-stride", "4"]
+    r = cli(*args, "--epochs", "1")
+    assert r.code == 0, r.err
+    assert f"5 frames from {video}, 1 frame in 4" in r.err and f"3 frames from {folder}" in r.err
+    assert "added 8 unlabelled frames from 2 sources" in r.err
+    assert "on 8 unlabelled frames for distillation" in r.err
+    recorded = json.loads((out / "train_cfg.json").read_text())
+    assert recorded["unlabelled"] == [str(video), str(folder)] and recorded["unlabelled_stride"] == 4
+    assert recorded["unlabelled_frames"] == {str(video): 5, str(folder): 3}
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and np.isfinite(rows[0]["loss"])
+    r = cli(*args, "--epochs", "2", "--resume", out / "last.pth")
+    assert r.code == 0, r.err
+    assert "computing" not in r.err
+    for cache in ("teacher_targets.npy", "teacher_targets_unlabelled.npy"):
+        assert f"distillation targets from {out / cache}" in r.err
+
+
+def test_unlabelled_frames_train_on_the_teacher_alone(mini_camvid, tmp_path: Path) -> None:
+    """An unlabelled frame's label is all ignore: cross-entropy (every kind) gives 0 and no gradient,
+    the distillation loss covers the frame but not the crop's padding; a mixed batch's cross-entropy
+    is that of its labelled images."""
+    from lightseg_cli.train.losses import SegLoss, distillation_loss
+
+    train, _ = mini_camvid
+    t = Trainer(TrainCfg(model="lpsnet-s", data=str(train), val=None, out=str(tmp_path / "u"), epochs=1, batch=4,
+                         size=(160, 128), input_size=(240, 176), scale=(0.5, 0.5), jitter=0.0, teacher="lpsnet-m",
+                         teacher_scales=(0.5,), unlabelled=(str(_frames_folder(tmp_path / "frames", 4)),)))
+    assert len(t.images) == 12 and len(t.labels) == 8
+    x, y, soft, mask = t._batch(0, 0, np.arange(8, 12))
+    assert (y == 255).all() and soft is not None
+    assert mask.sum((1, 2)).tolist() == [120 * 88] * 4  # the frame at half its 240x176 input size
+    assert not soft.permute(0, 2, 3, 1)[~mask].any()  # padding: no teacher logits
+    out = t.model(x)
+    params = [p for p in t.model.parameters() if p.requires_grad]
+    ces = [SegLoss(kind, 255, torch.ones(11) if kind == "weighted" else None)(out, y)
+           for kind in ("ce", "ohem", "weighted")]
+    assert [ce.item() for ce in ces] == [0.0] * 3
+    grads = torch.autograd.grad(sum(ces), params, retain_graph=True, allow_unused=True)
+    assert all(g is None or not g.any() for g in grads)
+    total = t.loss(out, y, soft, mask)
+    assert torch.isfinite(total) and total.item() == pytest.approx(distillation_loss(out.float(), soft, mask).item())
+    assert any(g.any() for g in torch.autograd.grad(total, params))
+
+    x, y, soft, mask = t._batch(0, 0, np.array([0, 1, 8, 9]))
+    out = t.model(x)
+    assert torch.isfinite(t.loss(out, y, soft, mask))
+    ce = SegLoss("ce", 255)
+    assert torch.allclose(ce(out, y), ce(out[:2], y[:2]))
+
+
+def test_unlabelled_without_a_teacher_is_a_usage_error(cli, mini_camvid, tmp_path: Path) -> None:
+    from lightseg_cli.train.unlabelled import default_stride
+
+    train, _ = mini_camvid
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "x", "--unlabelled", tmp_path)
+    assert r.code == 2 and "--unlabelled needs --teacher" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert [default_stride(n) for n in (None, 250, 300, 301, 1000)] == [1, 1, 1, 2, 4]

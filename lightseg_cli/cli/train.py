@@ -83,6 +83,13 @@ def train(
         "targets average the teacher's probabilities over them (computed once).")] = "1",
     teacher_flip: Annotated[bool, typer.Option(
         "--teacher-flip", help="Also average the teacher over the mirrored images.")] = False,
+    unlabelled: Annotated[list[str] | None, typer.Option(
+        "--unlabelled", metavar="SOURCE", help="Frames with no labels to distil the teacher on as well "
+        "(repeatable; needs --teacher): images, videos, folders, globs or list files, e.g. "
+        "'../shared/video/*.mp4'. Never give a leave-one-sequence-out run images of its held-out sequence.")] = None,
+    unlabelled_stride: Annotated[int | None, typer.Option(
+        "--unlabelled-stride", min=1, metavar="N", help="Take every Nth video frame (default: a few hundred frames a "
+        "video at most).")] = None,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     kd_temperature: Annotated[float, typer.Option(help="Softmax temperature for distillation.")] = 1.0,
     device: DeviceOpt = None,
@@ -123,6 +130,8 @@ def train(
         teacher=teacher,
         teacher_scales=_scales(teacher_scales),
         teacher_flip=teacher_flip,
+        unlabelled=tuple(unlabelled or ()),
+        unlabelled_stride=unlabelled_stride,
         init=str(init) if init else None,
         kd_weight=kd_weight,
         kd_temperature=kd_temperature,

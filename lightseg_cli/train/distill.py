@@ -1,11 +1,13 @@
-"""Distillation targets: a teacher's class logits on every training image, computed once.
+"""Distillation targets: a teacher's class logits on every training image (and unlabelled frame),
+computed once.
 
 A single view gives the teacher's own logits. Several views (``scales``, ``flip``) give the log of
 the teacher's class probabilities averaged over the views (each view's logits resized back to the
 image and, for the mirrored view, mirrored back): a stronger teacher for the price of more teacher
 passes, paid once per run. With a ``cache`` file (the trainer keeps one in its run folder) the
 targets are kept on disk and reused by a ``--resume`` of the same run when the teacher, its views,
-its weights and the training images are the same.
+its weights and the images are the same (the trainer keeps one file for the labelled images and
+one for the unlabelled frames, so each set is reused on its own).
 """
 
 from __future__ import annotations
@@ -26,6 +28,60 @@ from ..zoo import weights as store
 from ..zoo.pretrained import Dataset
 
 
+class Teacher:
+    """Teacher ``name`` for ``dataset``'s classes, run at its views: ``scales`` multiply its own
+    input size, ``flip`` adds the mirrored image of each."""
+
+    def __init__(self, name: str, dataset: Dataset, device: torch.device, scales: Sequence[float] = (1.0,),
+                 flip: bool = False) -> None:
+        first = Segmenter(name, device=str(device))
+        self.classes = dataset.scored
+        if tuple(c.lower() for c in first.cfg.dataset.classes[:self.classes]) != tuple(
+                c.lower() for c in dataset.classes):
+            raise UsageError(f"teacher {first.name} has other classes than the model being trained")
+        if not scales or any(s <= 0 for s in scales):
+            raise UsageError(f"teacher scales must be positive, got {list(scales)}")
+        w, h = first.size
+        self.first = first
+        self.views = [first if s == 1.0 else Segmenter(name, size=(round(w * s), round(h * s)), device=str(device))
+                      for s in scales]
+        self.scales = tuple(scales)
+        self.flip = flip
+
+    def targets(self, images: Sequence[np.ndarray], log: Callable[[str], None] | None = None,
+                cache: Path | None = None, what: str = "training images") -> list[np.ndarray]:
+        """Logits per image at its size (HxWxC float16); ``cache`` is a ``.npy`` file the targets are
+        read from when its key (teacher, weights, views, these images) matches, else written to."""
+        key = _cache_key(self.first, images, self.scales, self.flip)
+        if cache is not None and (cached := _load(cache, key, images)) is not None:
+            if log:
+                log(f"distillation targets from {cache}")
+            return cached
+        if log:
+            sizes = ", ".join(f"{v.size[0]}x{v.size[1]}" for v in self.views)
+            log(f"computing {self.first.name}'s logits on {len(images)} {what} for distillation "
+                f"({sizes}{', and mirrored' if self.flip else ''})")
+        with torch.inference_mode():
+            out = [self._target(img) for img in images]
+        if cache is not None:
+            _save(cache, key, out)
+        return out
+
+    def _target(self, img: np.ndarray) -> np.ndarray:
+        per_view = []
+        for seg in self.views:
+            for mirror in (False, True) if self.flip else (False,):
+                x = np.ascontiguousarray(img[:, ::-1]) if mirror else img
+                logits = seg.full_logits(seg.infer(seg.preprocess(seg.to_device([x]))))[:, :self.classes].float()
+                logits = F.interpolate(logits, size=img.shape[:2], mode="bilinear", align_corners=False)
+                per_view.append(logits.flip(3) if mirror else logits)
+        if len(per_view) == 1:
+            target = per_view[0]
+        else:
+            target = torch.stack([torch.softmax(v, 1) for v in per_view]).mean(0).log()
+        return target[0].permute(1, 2, 0).cpu().numpy().astype(np.float16)
+
+
 def teacher_targets(
     name: str,
     images: Sequence[np.ndarray],
@@ -36,48 +92,8 @@ def teacher_targets(
     log: Callable[[str], None] | None = None,
     cache: Path | None = None,
 ) -> list[np.ndarray]:
-    """Logits of teacher ``name`` for ``dataset``'s classes, per image at its size (HxWxC float16).
-
-    ``scales`` multiply the teacher's own input size; ``flip`` adds the mirrored image of each;
-    ``cache`` is a ``.npy`` file the targets are read from when its key matches, else written to.
-    """
-    first = Segmenter(name, device=str(device))
-    n = dataset.scored
-    if tuple(c.lower() for c in first.cfg.dataset.classes[:n]) != tuple(c.lower() for c in dataset.classes):
-        raise UsageError(f"teacher {first.name} has other classes than the model being trained")
-    if not scales or any(s <= 0 for s in scales):
-        raise UsageError(f"teacher scales must be positive, got {list(scales)}")
-    w, h = first.size
-    views = [first if s == 1.0 else Segmenter(name, size=(round(w * s), round(h * s)), device=str(device))
-             for s in scales]
-    mirrors = (False, True) if flip else (False,)
-    key = _cache_key(first, images, scales, flip)
-    if cache is not None and (cached := _load(cache, key, images)) is not None:
-        if log:
-            log(f"distillation targets from {cache}")
-        return cached
-    if log:
-        sizes = ", ".join(f"{v.size[0]}x{v.size[1]}" for v in views)
-        log(f"computing {first.name}'s logits on {len(images)} training images for distillation "
-            f"({sizes}{', and mirrored' if flip else ''})")
-    out = []
-    with torch.inference_mode():
-        for img in images:
-            per_view = []
-            for seg in views:
-                for mirror in mirrors:
-                    x = np.ascontiguousarray(img[:, ::-1]) if mirror else img
-                    logits = seg.full_logits(seg.infer(seg.preprocess(seg.to_device([x]))))[:, :n].float()
-                    logits = F.interpolate(logits, size=img.shape[:2], mode="bilinear", align_corners=False)
-                    per_view.append(logits.flip(3) if mirror else logits)
-            if len(per_view) == 1:
-                target = per_view[0]
-            else:
-                target = torch.stack([torch.softmax(v, 1) for v in per_view]).mean(0).log()
-            out.append(target[0].permute(1, 2, 0).cpu().numpy().astype(np.float16))
-    if cache is not None:
-        _save(cache, key, out)
-    return out
+    """:meth:`Teacher.targets` of one set of images."""
+    return Teacher(name, dataset, device, scales, flip).targets(images, log, cache)
 
 
 def _cache_key(teacher: Segmenter, images: Sequence[np.ndarray], scales: Sequence[float], flip: bool) -> str:

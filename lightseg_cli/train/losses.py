@@ -1,4 +1,4 @@
-"""Training losses: cross-entropy with an ignore label, plain, OHEM or class-weighted."""
+"""Training losses: cross-entropy with an ignore label, plain, OHEM or class-weighted; distillation."""
 
 from __future__ import annotations
 
@@ -41,13 +41,15 @@ class SegLoss(torch.nn.Module):
         self.min_kept_fraction = min_kept_fraction
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean over the labelled pixels; 0 (with no gradient) when every pixel is ignored, as in a
+        batch of unlabelled frames, where a mean over nothing would be NaN."""
+        valid = target.reshape(-1) != self.ignore_index
+        if not valid.any():
+            return logits.sum() * 0.0
         if self.kind != "ohem":
             return F.cross_entropy(logits, target, weight=self.weight, ignore_index=self.ignore_index)
         loss = F.cross_entropy(logits, target, ignore_index=self.ignore_index, reduction="none").reshape(-1)
-        valid = target.reshape(-1) != self.ignore_index
         loss = loss[valid]
-        if loss.numel() == 0:
-            return logits.sum() * 0.0
         min_kept = max(1, int(self.min_kept_fraction * loss.numel()))
         hard = loss[loss > self.thresh]
         if hard.numel() < min_kept:
@@ -55,15 +57,14 @@ class SegLoss(torch.nn.Module):
         return hard.mean()
 
 
-def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, ignore_index: int,
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor,
                       temperature: float = 1.0) -> torch.Tensor:
-    """KL(teacher || student) per pixel at ``temperature`` (scaled by T^2), averaged over pixels
-    whose label is not ignored. ``teacher`` holds logits for the student's classes, (N, C, H, W)."""
+    """KL(teacher || student) per pixel at ``temperature`` (scaled by T^2), averaged over the pixels
+    where ``mask`` (N, H, W) is true. ``teacher`` holds logits for the student's classes, (N, C, H, W)."""
     t = temperature
     log_s = F.log_softmax(student / t, dim=1)
     log_t = F.log_softmax(teacher / t, dim=1)
     kl = (log_t.exp() * (log_t - log_s)).sum(1)
-    valid = target != ignore_index
-    if not valid.any():
+    if not mask.any():
         return student.sum() * 0.0
-    return kl[valid].mean() * t * t
+    return kl[mask].mean() * t * t

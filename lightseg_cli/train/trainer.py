@@ -2,10 +2,11 @@
 
 Recipe: random scale / crop / flip / colour jitter (``augment.py``), cross-entropy with an ignore
 label (plain, OHEM or class-weighted), AdamW or SGD with linear warm-up then cosine or poly decay
-per step, mixed precision on CUDA. Every epoch writes ``last.pth`` (everything needed to continue
-exactly: weights, optimiser, epoch, RNG state, best score); every ``val_every`` epochs the model is
-scored on the validation set and ``best.pth`` keeps the best one. ``metrics.jsonl`` logs each
-epoch. ``best.pth`` and ``last.pth`` carry a ``meta`` block, so ``lightseg run --model
+per step, mixed precision on CUDA. With a teacher, its logits are distilled too, also on unlabelled
+frames (``unlabelled.py``), whose label is all ignore. Every epoch writes ``last.pth`` (everything
+needed to continue exactly: weights, optimiser, epoch, RNG state, best score); every ``val_every``
+epochs the model is scored on the validation set and ``best.pth`` keeps the best one.
+``metrics.jsonl`` logs each epoch. ``best.pth`` and ``last.pth`` carry a ``meta`` block, so ``lightseg run --model
 RUN/best.pth`` and ``lightseg eval --model RUN/best.pth`` work directly.
 """
 
@@ -37,8 +38,9 @@ from ..zoo.classmap import classes_as, weight_module
 from ..zoo.pretrained import Dataset
 from ..zoo.registry import build_model
 from .augment import AugmentCfg, augment
-from .distill import teacher_targets
+from .distill import Teacher
 from .losses import SegLoss, class_weights, distillation_loss
+from .unlabelled import Unlabelled, load_unlabelled
 
 
 @dataclass
@@ -66,6 +68,8 @@ class TrainCfg:
     pretrained: bool = True
     init: str | None = None  # start from this checkpoint's weights (new optimiser and schedule)
     teacher: str | None = None  # zoo model whose logits on the training images are distilled
+    unlabelled: tuple[str, ...] = ()  # SOURCEs of frames with no labels: distilled, not cross-entropy
+    unlabelled_stride: int | None = None  # every Nth video frame; None: a few hundred frames a video at most
     teacher_scales: tuple[float, ...] = (1.0,)  # teacher input sizes, as multiples of its own
     teacher_flip: bool = False  # also average the teacher over mirrored images
     kd_weight: float = 1.0
@@ -178,6 +182,8 @@ class Trainer:
         on_epoch: Callable[[EpochInfo], None] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
+        if cfg.unlabelled and not cfg.teacher:
+            raise UsageError("--unlabelled needs --teacher: unlabelled frames are trained on a teacher's predictions")
         self.cfg = cfg
         self.on_step = on_step or (lambda s: None)
         self.on_epoch = on_epoch or (lambda e: None)
@@ -216,9 +222,10 @@ class Trainer:
         self.labels = [self._map_labels(read_label(s.label)) for s in samples]
         self.aug = AugmentCfg(crop=cfg.size, scale=cfg.scale, base=cfg.input_size, jitter=cfg.jitter,
                               ignore_index=cfg.ignore_index)
-        self.soft = teacher_targets(cfg.teacher, self.images, dataset, self.device, cfg.teacher_scales,
-                                    cfg.teacher_flip, self.log, cache=self.out / "teacher_targets.npy"
-                                    ) if cfg.teacher else None
+        self.unlabelled = load_unlabelled(cfg.unlabelled, self.input_size, cfg.unlabelled_stride, self.log
+                                          ) if cfg.unlabelled else Unlabelled()
+        self.soft = self._teacher_targets(dataset) if cfg.teacher else None
+        self.images += self.unlabelled.frames  # indices from len(self.labels) on are unlabelled
         weight = class_weights(self.labels, dataset.scored) if cfg.loss == "weighted" else None
         self.criterion = SegLoss(cfg.loss, cfg.ignore_index, weight).to(self.device)
         groups = _param_groups(self.model, cfg.weight_decay)
@@ -237,6 +244,17 @@ class Trainer:
         self.best = -1.0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="augment")
 
+    def _teacher_targets(self, dataset: Dataset) -> list[np.ndarray]:
+        """Teacher logits on the labelled images, then on the unlabelled frames; each set has its
+        own cache in the run folder, so a --resume reuses both and adding frames keeps the first."""
+        cfg = self.cfg
+        teacher = Teacher(cfg.teacher, dataset, self.device, cfg.teacher_scales, cfg.teacher_flip)  # type: ignore[arg-type]
+        soft = teacher.targets(self.images, self.log, self.out / "teacher_targets.npy")
+        if self.unlabelled.frames:
+            soft += teacher.targets(self.unlabelled.frames, self.log, self.out / "teacher_targets_unlabelled.npy",
+                                    what="unlabelled frames")
+        return soft
+
     def _map_labels(self, lab: np.ndarray) -> np.ndarray:
         """Label values outside the trained classes become the ignore index."""
         n = self.model_cfg.dataset.scored
@@ -244,25 +262,40 @@ class Trainer:
         out[out >= n] = self.cfg.ignore_index
         return out
 
+    def _sample(self, epoch: int, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+        """Augmented image, label, teacher logits and distillation mask of training sample ``i``.
+
+        A labelled image is distilled where its label is not ignored. An unlabelled frame's label is
+        all ignore; in the augmentation a map of its area (any value but ignore) takes the label's
+        place, so that its distillation mask covers the frame but not the padding."""
+        ignore = self.cfg.ignore_index
+        labelled = i < len(self.labels)
+        lab = self.labels[i] if labelled else np.full(self.images[i].shape[:2], ignore ^ 1, np.uint8)
+        rng = np.random.default_rng([self.cfg.seed, epoch, i])
+        im, lb, sf = augment(self.images[i], lab, rng, self.aug, None if self.soft is None else self.soft[i])
+        return im, lb if labelled else np.full_like(lb, ignore), sf, lb != ignore
+
     def _batch(
         self, epoch: int, step: int, order: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Images, labels, teacher logits (None without a teacher) and distillation mask of a step."""
         idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
-        imgs, labs, softs = [], [], []
-        for i in idx:
-            rng = np.random.default_rng([self.cfg.seed, epoch, int(i)])
-            im, lb, sf = augment(self.images[i], self.labels[i], rng, self.aug,
-                                 None if self.soft is None else self.soft[i])
-            imgs.append(im)
-            labs.append(lb)
-            softs.append(sf)
+        imgs, labs, softs, masks = zip(*(self._sample(epoch, int(i)) for i in idx))
         x = torch.from_numpy(np.stack(imgs)).to(self.device).permute(0, 3, 1, 2)
         x = self.norm.normalize(x).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(np.stack(labs)).to(self.device).long()
         soft = None
         if self.soft is not None:
             soft = torch.from_numpy(np.stack(softs)).to(self.device).permute(0, 3, 1, 2)
-        return x, y, soft
+        return x, y, soft, torch.from_numpy(np.stack(masks)).to(self.device)
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
+        """The segmentation loss on labelled pixels plus, with a teacher, the weighted distillation
+        loss on the ``mask`` pixels (all that an unlabelled frame contributes)."""
+        loss = self.criterion(out, y)
+        if soft is not None:
+            loss = loss + self.cfg.kd_weight * distillation_loss(out.float(), soft, mask, self.cfg.kd_temperature)
+        return loss
 
     def resume(self, path: str | Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -305,7 +338,8 @@ class Trainer:
         schedule still spans ``cfg.epochs``); returns the best validation mIoU (NaN without --val)."""
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(self.out / "train_cfg.json", json.dumps(asdict(cfg), indent=1, default=str))
+        record = asdict(cfg) | {"unlabelled_frames": self.unlabelled.counts}
+        atomic.write_text(self.out / "train_cfg.json", json.dumps(record, indent=1, default=str))
         total = cfg.epochs * self.steps_per_epoch
         warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
         self.model.train()
@@ -320,15 +354,11 @@ class Trainer:
                 lr = _lr_at(gstep, total, warmup, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x, y, soft = pending.result()
+                x, y, soft, mask = pending.result()
                 if step + 1 < self.steps_per_epoch:
                     pending = self._pool.submit(self._batch, self.epoch, step + 1, order)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    out = self.model(x)
-                    loss = self.criterion(out, y)
-                    if soft is not None:
-                        loss = loss + self.cfg.kd_weight * distillation_loss(
-                            out.float(), soft, y, self.cfg.ignore_index, self.cfg.kd_temperature)
+                    loss = self.loss(self.model(x), y, soft, mask)
                 self.opt.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.opt)
