@@ -184,10 +184,12 @@ def test_the_cpu_profile_picks_the_backend_per_family() -> None:
     s = profiles.resolve("cpu")
     assert (s.backend, s.precision) == ("auto", "auto")
     want = "openvino" if importlib.util.find_spec("openvino") else "torch"
+    assert profiles.for_model(s, "efficientnet-lite", "camvid").backend == want
     assert profiles.for_model(s, "lpsnet", "camvid").backend == want
     assert profiles.for_model(s, "espnetv2", "cityscapes").backend == "torch"
     assert profiles.for_model(s, "ghostnet", "camvid").backend == "torch"  # not in the table
-    assert profiles.for_model(profiles.resolve("cpu", backend="torch"), "lpsnet", "camvid").backend == "torch"
+    cli_torch = profiles.resolve("cpu", backend="torch")
+    assert profiles.for_model(cli_torch, "efficientnet-lite", "camvid").backend == "torch"
 
 
 def test_calibration_images_are_spread_over_the_set(tmp_path: Path) -> None:
