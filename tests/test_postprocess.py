@@ -11,7 +11,14 @@ import torch
 
 from lightseg_cli.draw import overlay as overlay_mod
 from lightseg_cli.draw.overlay import Overlay, OverlayStyle
-from lightseg_cli.infer.segmenter import Segmenter, _nearest_exact, _source_positions, _taps
+from lightseg_cli.infer.segmenter import (
+    Segmenter,
+    _nearest_exact,
+    _sampled_argmax_device,
+    _source_positions,
+    _taps,
+    sampled_argmax,
+)
 
 from .conftest import need_shared
 
@@ -164,3 +171,18 @@ def test_the_device_repeat_is_the_host_repeat() -> None:
     assert torch.equal(repeat_labels(lab, rows.numpy(), cols.numpy()), want)
     assert torch.equal(repeat_labels(lab, None, cols.numpy()), lab[:, :, cols])
     assert repeat_labels(lab, None, None) is lab
+
+
+def test_the_device_labels_are_the_host_labels(clip) -> None:
+    """On a GPU the boundary samples are gathered by torch ops, on the CPU by NumPy: the same labels
+    (the torch path runs on CPU tensors here), one image and a batch of three, up- and downsampled."""
+    seg, _, logits = clip
+    batch = torch.cat(logits[:3])
+    h, w = batch.shape[2:]
+    cpu = torch.device("cpu")
+    for out_h, out_w in [(360, 480), (540, 960), (17, 25)]:
+        ys, xs = _source_positions(h, out_h, False, cpu), _source_positions(w, out_w, False, cpu)
+        for lg in (logits[0], batch):
+            host = sampled_argmax(lg, ys, xs)
+            assert torch.equal(host, _sampled_argmax_device(lg, ys, xs)), (out_h, out_w, len(lg))
+            assert torch.equal(host, old_sampled_argmax(lg, ys, xs))

@@ -8,8 +8,8 @@ ONNX itself in a quarter second; ``openvino.convert_model`` was the slow way (2 
 and convert the torch model). ``int8`` runs the model ``lightseg quantize`` wrote (``quantize.py``).
 
 Threads follow the calling thread's torch setting, which the pipeline sets per inference worker
-(and through which ``pipeline/layout.py`` measures the layouts): one compiled model per thread
-count (``INFERENCE_NUM_THREADS``) and one infer request per calling thread, so several
+(and through which ``pipeline/layout.py`` measures the layouts): each calling thread has its own
+compiled model per thread count (``INFERENCE_NUM_THREADS``) and its infer request, so several
 single-threaded workers infer at the same time.
 """
 
@@ -88,7 +88,6 @@ class OpenVinoBackend:
         self.device = device
         self.core = ov.Core()
         self.model = read_model(self.core, model, cfg, size, precision)
-        self._compiled: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -107,13 +106,14 @@ class OpenVinoBackend:
         })
 
     def _request(self) -> Any:
+        # One compiled model per calling thread and thread count: the requests of one compiled model
+        # (one stream under the LATENCY hint) run one at a time, so two single-threaded workers
+        # sharing it measured no faster than one (lpsnet-m 480x360: 2 x 100 ms vs 2 x 50 ms apart).
         threads = torch.get_num_threads()
         requests: dict[int, Any] = self._local.__dict__.setdefault("requests", {})
         if threads not in requests:
-            with self._lock:
-                if threads not in self._compiled:
-                    self._compiled[threads] = self._compile(threads)
-            requests[threads] = self._compiled[threads].create_infer_request()
+            with self._lock:  # one compilation at a time
+                requests[threads] = self._compile(threads).create_infer_request()
         return requests[threads]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

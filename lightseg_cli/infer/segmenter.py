@@ -52,12 +52,22 @@ def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> 
     A sample is a convex combination of four source pixels. Where those four share their arg-max
     class c, c stays the arg-max of any convex combination (logit_c beats every other logit at
     each corner, so it beats it in the weighted sum too): the low-resolution label is the answer.
-    Only samples on class boundaries (a few percent) are interpolated for real.
+    Only samples in cells on class boundaries (about a fifth at LPS-Net's stride 16) are
+    interpolated for real.
 
     The interpolation is separable: the source rows are first interpolated along x at every output
     column (``N x h x len(xs) x C`` values, small), then each boundary sample blends two of those
     rows. The arithmetic per sample is the same as a direct bilinear tap, so the labels are too.
+    On the host this runs in NumPy (its gathers are several times faster there than torch's
+    ``index_select``; ``benchmarks/postprocess.py``), on a GPU in torch: the same arithmetic.
     """
+    if logits.device.type == "cpu":
+        return torch.from_numpy(_sampled_argmax_host(logits.numpy(), ys.numpy(), xs.numpy()))
+    return _sampled_argmax_device(logits, ys, xs)
+
+
+def _sampled_argmax_device(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+    """:func:`sampled_argmax` in torch ops, for logits on a GPU."""
     n, c, h, w = logits.shape
     low = logits.argmax(1).to(torch.uint8)
     # A source cell (i, j)-(i+1, j+1) is "mixed" when its four corners disagree (edges clamp).
@@ -82,6 +92,49 @@ def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> 
         bottom = rows.index_select(0, base + y1.index_select(0, by) * ow)
         wy = ly.to(logits.dtype).index_select(0, by)[:, None]
         out.view(-1)[flat] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
+    return out
+
+
+def _mixed_cells(low: np.ndarray) -> np.ndarray:
+    """Cells (i, j)-(i+1, j+1) of ``(..., h, w)`` labels whose four corners disagree (edges clamp)."""
+    right = np.concatenate([low[..., 1:], low[..., -1:]], -1)
+    down = np.concatenate([low[..., 1:, :], low[..., -1:, :]], -2)
+    diag = np.concatenate([right[..., 1:, :], right[..., -1:, :]], -2)
+    return (low != right) | (low != down) | (low != diag)
+
+
+def _argmax0(v: np.ndarray) -> np.ndarray:
+    """``v.argmax(0)`` as uint8 for a few rows of many values, one pass per row (NumPy's arg-max
+    along a non-last axis copies the array first); the first maximum wins, as in ``argmax``."""
+    best = v[0].copy()
+    idx = np.zeros(v.shape[1:], np.uint8)
+    for ch in range(1, len(v)):
+        more = v[ch] > best
+        idx[more] = ch
+        np.maximum(best, v[ch], out=best)
+    return idx
+
+
+def _sampled_argmax_host(logits: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """:func:`sampled_argmax` in NumPy, one image at a time, the same float32 arithmetic."""
+    n, c, h, w = logits.shape
+    y0, y1, ly = (a.numpy() for a in _taps(torch.from_numpy(ys), h))
+    x0, x1, lx = (a.numpy() for a in _taps(torch.from_numpy(xs), w))
+    one = np.float32(1)
+    wx, wy = lx.astype(np.float32), ly.astype(np.float32)
+    out = np.empty((n, ys.size, xs.size), np.uint8)
+    for k in range(n):
+        lg = np.ascontiguousarray(logits[k])
+        low = lg.argmax(0).astype(np.uint8)
+        out[k] = low[y0][:, x0]
+        flat = np.flatnonzero(_mixed_cells(low)[y0][:, x0])
+        if flat.size:
+            # rows[:, i * W + x] = the logits of source row i interpolated along x at output column x
+            rows = (lg[:, :, x0] * (one - wx) + lg[:, :, x1] * wx).reshape(c, -1)
+            by, bx = np.divmod(flat, xs.size)
+            wyb = wy[by]
+            v = rows.take(y0[by] * xs.size + bx, 1) * (one - wyb) + rows.take(y1[by] * xs.size + bx, 1) * wyb
+            out[k].reshape(-1)[flat] = _argmax0(v)
     return out
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -52,6 +53,18 @@ def _torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextmanager
+def _opencv_threads(n: int) -> Iterator[None]:
+    """OpenCV's thread pool (process-wide) at ``n`` for a pipelined run: its per-frame calls are
+    small, and the pipeline's stages already keep the cores busy."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 @dataclass(frozen=True)
@@ -218,11 +231,15 @@ class Pipeline:
                     break
 
     # ---- pipelined mode -------------------------------------------------------------------
-    def _stage(self, body: Callable[[], None], out: Channel | None) -> Callable[[], None]:
-        """Wrap a stage body: inference mode, error capture, END always sent downstream."""
+    def _stage(self, body: Callable[[], None], out: Channel | None, single_threaded: bool = True) -> Callable[[], None]:
+        """Wrap a stage body: inference mode, error capture, END always sent downstream.
+        ``single_threaded``: its torch ops take one thread (the stages themselves are the
+        parallelism; only inference workers get the layout's threads per op)."""
 
         def run() -> None:
             try:
+                if single_threaded:
+                    torch.set_num_threads(1)  # this thread's own setting
                 with torch.inference_mode():
                     body()
             except BaseException as e:  # noqa: BLE001 - any failure must reach the main thread
@@ -319,7 +336,7 @@ class Pipeline:
         threads = [
             threading.Thread(target=self._stage(decode, q_frames), name="decode", daemon=True),
             threading.Thread(target=self._stage(preprocess, q_pre), name="preprocess", daemon=True),
-            *(threading.Thread(target=self._stage(infer, None), name=f"infer-{i}", daemon=True)
+            *(threading.Thread(target=self._stage(infer, None, single_threaded=False), name=f"infer-{i}", daemon=True)
               for i in range(workers)),
             *(threading.Thread(target=self._stage(postprocess, None), name=f"postprocess-{i}" if post_workers > 1
                                else "postprocess", daemon=True) for i in range(post_workers)),
@@ -364,7 +381,7 @@ class Pipeline:
                 if mode == "sequential":
                     self._run_sequential()
                 else:
-                    with _torch_threads(self.cfg.threads):
+                    with _torch_threads(self.cfg.threads), _opencv_threads(1):
                         self._run_pipelined()
             finally:
                 seconds = self.stats.seconds()

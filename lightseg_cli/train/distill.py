@@ -41,12 +41,20 @@ class Teacher:
             raise UsageError(f"teacher {first.name} has other classes than the model being trained")
         if not scales or any(s <= 0 for s in scales):
             raise UsageError(f"teacher scales must be positive, got {list(scales)}")
-        w, h = first.size
         self.first = first
-        self.views = [first if s == 1.0 else Segmenter(name, size=(round(w * s), round(h * s)), device=str(device))
-                      for s in scales]
+        self.device = device
         self.scales = tuple(scales)
         self.flip = flip
+        self._views: list[Segmenter] | None = None
+
+    @property
+    def views(self) -> list[Segmenter]:
+        """One segmenter per scale, built when targets are first computed (not for cached ones)."""
+        if self._views is None:
+            w, h = self.first.size
+            self._views = [self.first if s == 1.0 else Segmenter(self.first.name, size=(round(w * s), round(h * s)),
+                                                                  device=str(self.device)) for s in self.scales]
+        return self._views
 
     def targets(self, images: Sequence[np.ndarray], log: Callable[[str], None] | None = None,
                 cache: Path | None = None, what: str = "training images") -> list[np.ndarray]:
