@@ -170,7 +170,7 @@ def test_one_image_gets_one_worker_with_every_core(cli, tmp_path: Path) -> None:
 def test_profile_layout_and_encoder_keys_are_checked(tmp_path: Path) -> None:
     s = profiles.resolve("cpu")
     assert s.workers == ("auto" if (os.cpu_count() or 1) > 1 else 1)
-    assert (s.encoder_preset, s.encoder_threads) == ("superfast", 0)
+    assert (s.encoder_preset, s.encoder_threads) == ("ultrafast", 0)
     assert profiles.resolve("cpu", threads=1).workers == max(1, (os.cpu_count() or 1))  # threads fix the workers
     assert profiles.resolve("cuda-desktop", device="cpu").postprocess_workers == 1
     for bad in ('workers = "many"', 'workers = -1', 'postprocess_workers = 0', 'encoder_preset = "warp"',

@@ -116,24 +116,39 @@ def _argmax0(v: np.ndarray) -> np.ndarray:
 
 
 def _sampled_argmax_host(logits: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """:func:`sampled_argmax` in NumPy, one image at a time, the same float32 arithmetic."""
+    """:func:`sampled_argmax` in NumPy, one image at a time, the same float32 arithmetic.
+
+    Boundary samples blend rows interpolated along x; those rows are made for every source row
+    when the samples are many (coarse logits, e.g. LPS-Net's 1/16), while for fine logits (ESPNetv2's
+    1/2, where a few percent of the samples are on boundaries) each sample gathers its four corners.
+    """
     n, c, h, w = logits.shape
     y0, y1, ly = (a.numpy() for a in _taps(torch.from_numpy(ys), h))
     x0, x1, lx = (a.numpy() for a in _taps(torch.from_numpy(xs), w))
     one = np.float32(1)
     wx, wy = lx.astype(np.float32), ly.astype(np.float32)
-    out = np.empty((n, ys.size, xs.size), np.uint8)
+    ow = xs.size
+    out = np.empty((n, ys.size, ow), np.uint8)
     for k in range(n):
-        lg = np.ascontiguousarray(logits[k])
-        low = lg.argmax(0).astype(np.uint8)
+        chw = logits[k]
+        low = _argmax0(chw)
         out[k] = low[y0][:, x0]
         flat = np.flatnonzero(_mixed_cells(low)[y0][:, x0])
-        if flat.size:
+        if not flat.size:
+            continue
+        by, bx = np.divmod(flat, ow)
+        if flat.size < h * ow:  # fewer samples than interpolated rows would hold: corners per sample
+            hwc = np.ascontiguousarray(chw.transpose(1, 2, 0)).reshape(-1, c)
+            r0, r1, c0, c1 = y0[by] * w, y1[by] * w, x0[bx], x1[bx]
+            wxb, wyb = wx[bx][:, None], wy[by][:, None]
+            top = hwc[r0 + c0] * (one - wxb) + hwc[r0 + c1] * wxb
+            bottom = hwc[r1 + c0] * (one - wxb) + hwc[r1 + c1] * wxb
+            out[k].reshape(-1)[flat] = (top * (one - wyb) + bottom * wyb).argmax(1)
+        else:
             # rows[:, i * W + x] = the logits of source row i interpolated along x at output column x
-            rows = (lg[:, :, x0] * (one - wx) + lg[:, :, x1] * wx).reshape(c, -1)
-            by, bx = np.divmod(flat, xs.size)
+            rows = (chw[:, :, x0] * (one - wx) + chw[:, :, x1] * wx).reshape(c, -1)
             wyb = wy[by]
-            v = rows.take(y0[by] * xs.size + bx, 1) * (one - wyb) + rows.take(y1[by] * xs.size + bx, 1) * wyb
+            v = rows.take(y0[by] * ow + bx, 1) * (one - wyb) + rows.take(y1[by] * ow + bx, 1) * wyb
             out[k].reshape(-1)[flat] = _argmax0(v)
     return out
 
