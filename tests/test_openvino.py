@@ -74,6 +74,42 @@ def test_openvino_labels_equal_torchs_on_a_real_image(name: str, size: tuple[int
 
 
 @needs_openvino
+def test_openvino_workers_on_threads_infer_side_by_side() -> None:
+    """Two single-threaded inference workers (the pipeline's 2 x 1 layout), each with its own
+    compiled model and request, calling at the same time: every result is the one-worker result."""
+    import threading
+
+    import torch
+
+    from lightseg_cli.infer.segmenter import Segmenter
+
+    seg = Segmenter(SHIPPED[1], size=(480, 360), backend="openvino")
+    frame = read_rgb(need_shared("data", "camvid", "val", "0016E5_07959.png"))
+    x = seg.preprocess(seg.to_device([frame]))
+    outs: list[torch.Tensor] = []
+    ready = threading.Barrier(2)
+
+    def worker(calls: int, barrier: threading.Barrier | None) -> None:
+        torch.set_num_threads(1)
+        seg.infer(x)  # compiles for this thread
+        if barrier is not None:
+            barrier.wait()
+        for _ in range(calls):
+            outs.append(seg.infer(x))
+
+    alone = threading.Thread(target=worker, args=(1, None))
+    alone.start()
+    alone.join()
+    threads = [threading.Thread(target=worker, args=(3, ready)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outs) == 7 and all(torch.equal(o, outs[0]) for o in outs[1:])
+    assert (outs[0].argmax(1) == seg.infer(x).argmax(1)).float().mean() >= 0.999  # the main thread's own model
+
+
+@needs_openvino
 def test_quantize_writes_the_int8_model_that_run_uses(cli, quantized: dict, tmp_path: Path) -> None:
     q, verdict = quantized["quantize"], quantized["verdict"]
     assert q["model"] == "lpsnet-s-camvid" and q["calibration_images"] == 6 and Path(q["path"]).is_file()
