@@ -8,9 +8,9 @@ ONNX itself in a quarter second; ``openvino.convert_model`` was the slow way (2 
 and convert the torch model). ``int8`` runs the model ``lightseg quantize`` wrote (``quantize.py``).
 
 Threads follow the calling thread's torch setting, which the pipeline sets per inference worker
-(and through which ``pipeline/layout.py`` measures the layouts): each calling thread has its own
-compiled model per thread count (``INFERENCE_NUM_THREADS``) and its infer request, so several
-single-threaded workers infer at the same time.
+(and through which ``pipeline/layout.py`` measures the layouts): each call takes an idle infer
+request compiled for that thread count (``INFERENCE_NUM_THREADS``), each with a compiled model of
+its own, so several single-threaded workers infer at the same time.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class OpenVinoBackend:
         self.core = ov.Core()
         self.model = read_model(self.core, model, cfg, size, precision)
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._idle: dict[int, list[Any]] = {}  # thread count -> infer requests not in use
 
     def _compile(self, threads: int) -> Any:
         import openvino.properties as props
@@ -105,20 +106,28 @@ class OpenVinoBackend:
             hint.enable_cpu_pinning: False,
         })
 
-    def _request(self) -> Any:
-        # One compiled model per calling thread and thread count: the requests of one compiled model
-        # (one stream under the LATENCY hint) run one at a time, so two single-threaded workers
-        # sharing it measured no faster than one (lpsnet-m 480x360: 2 x 100 ms vs 2 x 50 ms apart).
+    @contextlib.contextmanager
+    def _request(self) -> Iterator[Any]:
+        """An idle infer request compiled for the calling thread's thread count, held for one call.
+        Each request has a compiled model of its own: the requests of one compiled model (one
+        stream under the LATENCY hint) run one at a time, so two single-threaded workers sharing it
+        measured no faster than one (lpsnet-m 480x360: 2 x 100 ms vs 2 x 50 ms apart). Requests are
+        pooled, not kept per thread, so callers on ever new threads (e.g. Ray's) reuse them."""
         threads = torch.get_num_threads()
-        requests: dict[int, Any] = self._local.__dict__.setdefault("requests", {})
-        if threads not in requests:
-            with self._lock:  # one compilation at a time
-                requests[threads] = self._compile(threads).create_infer_request()
-        return requests[threads]
+        with self._lock:
+            idle = self._idle.setdefault(threads, [])
+            req = idle.pop() if idle else None
+            if req is None:  # compiled under the lock: one compilation at a time
+                req = self._compile(threads).create_infer_request()
+        try:
+            yield req
+        finally:
+            with self._lock:
+                self._idle[threads].append(req)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        req = self._request()
-        # The graph has a fixed batch of 1; outputs are copies (share_outputs=False), inputs are not.
-        outs = [torch.from_numpy(req.infer({0: xi.numpy()}, share_inputs=True)[0])
-                for xi in x.detach().float().contiguous().split(1)]
+        with self._request() as req:
+            # The graph has a fixed batch of 1; outputs are copies (share_outputs=False), inputs are not.
+            outs = [torch.from_numpy(req.infer({0: xi.numpy()}, share_inputs=True)[0])
+                    for xi in x.detach().float().contiguous().split(1)]
         return torch.cat(outs)
