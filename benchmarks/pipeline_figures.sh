@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pipeline figures quoted in the video-pipeline issue, each from one `lightseg bench` run
+# The README's "Measured speed" table, each from one `lightseg bench` run
 # (pipelined vs sequential vs model-only, interleaved, medians over --repeat runs).
 #   bash benchmarks/pipeline_figures.sh [OUT_DIR]
 set -euo pipefail
@@ -7,13 +7,8 @@ cd "$(dirname "$0")/.."
 out=${1:-benchmarks/results}
 mkdir -p "$out"
 video=${LIGHTSEG_SHARED:-../shared}/video/solidWhiteRight.mp4
-lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 --repeat 5 --json \
-  > "$out/bench_espnetv2-s2.0_1024x512.json"
-lightseg bench "$video" --model espnetv2-s0.5-cityscapes --size 512x256 --frames 100 --repeat 3 --json \
+lightseg bench "$video" --model lpsnet-m --repeat 3 --json > "$out/bench_lpsnet-m_480x360.json"
+lightseg bench "$video" --model espnetv2-s0.5-cityscapes --size 512x256 --repeat 3 --json \
   > "$out/bench_espnetv2-s0.5_512x256.json"
-lightseg bench "$video" --model lpsnet-m --size 1024x512 --frames 60 --repeat 3 --json \
-  > "$out/bench_lpsnet-m_1024x512.json"
-# The unoptimised baseline (profile cpu-plain): eager PyTorch, no BN folding, NCHW, glibc's default
-# allocator, one worker.
-lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 --repeat 3 \
-  --profile cpu-plain --json > "$out/bench_espnetv2-s2.0_1024x512_plain.json"
+lightseg bench "$video" --model espnetv2-s2.0-cityscapes --size 1024x512 --frames 40 --repeat 3 --json \
+  > "$out/bench_espnetv2-s2.0_1024x512.json"
