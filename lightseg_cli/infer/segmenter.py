@@ -45,6 +45,16 @@ def _nearest_exact(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
         max=n_in - 1)
 
 
+def _mixed_cells(low: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Cells (i, j)-(i+1, j+1) of ``(..., h, w)`` labels (a NumPy array or a tensor) whose four
+    corners disagree; edges clamp, so the last row and column compare only along the edge."""
+    mixed = low != low  # all False, of low's kind
+    mixed[..., :, :-1] |= low[..., :, 1:] != low[..., :, :-1]
+    mixed[..., :-1, :] |= low[..., 1:, :] != low[..., :-1, :]
+    mixed[..., :-1, :-1] |= low[..., 1:, 1:] != low[..., :-1, :-1]
+    return mixed
+
+
 def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
     """``argmax`` of the logits bilinearly sampled at rows ``ys`` x columns ``xs`` (float source
     positions), as uint8 ``(N, len(ys), len(xs))``, computed cheaply and exactly.
@@ -70,11 +80,7 @@ def _sampled_argmax_device(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Ten
     """:func:`sampled_argmax` in torch ops, for logits on a GPU."""
     n, c, h, w = logits.shape
     low = logits.argmax(1).to(torch.uint8)
-    # A source cell (i, j)-(i+1, j+1) is "mixed" when its four corners disagree (edges clamp).
-    right = torch.cat([low[:, :, 1:], low[:, :, -1:]], 2)
-    down = torch.cat([low[:, 1:], low[:, -1:]], 1)
-    diag = torch.cat([right[:, 1:], right[:, -1:]], 1)
-    mixed = (low != right) | (low != down) | (low != diag)
+    mixed = _mixed_cells(low)
     y0, y1, ly = _taps(ys, h)
     x0, x1, lx = _taps(xs, w)
     out = low.index_select(1, y0).index_select(2, x0)
@@ -93,14 +99,6 @@ def _sampled_argmax_device(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Ten
         wy = ly.to(logits.dtype).index_select(0, by)[:, None]
         out.view(-1)[flat] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
     return out
-
-
-def _mixed_cells(low: np.ndarray) -> np.ndarray:
-    """Cells (i, j)-(i+1, j+1) of ``(..., h, w)`` labels whose four corners disagree (edges clamp)."""
-    right = np.concatenate([low[..., 1:], low[..., -1:]], -1)
-    down = np.concatenate([low[..., 1:, :], low[..., -1:, :]], -2)
-    diag = np.concatenate([right[..., 1:, :], right[..., -1:, :]], -2)
-    return (low != right) | (low != down) | (low != diag)
 
 
 def _argmax0(v: np.ndarray) -> np.ndarray:
