@@ -1,21 +1,23 @@
 """``lightseg run --engine ray`` against the local engine on the same folder of images.
 
 The first ``--limit`` CamVid val images (default all 101, from ``val.txt``) are copied to a
-temporary folder; then, ``--repeat`` rounds with the order alternating, ``lightseg run FOLDER``
-runs as a real command with the local engine and with ``--engine ray --workers N`` (a new local
-Ray instance per run, or the cluster of ``--address``, e.g. one started once with
-``ray start --head``). Reported, as medians over the rounds:
+temporary folder (``--copies K`` times each, for a longer run); then, ``--repeat`` rounds with the
+order alternating, ``lightseg run FOLDER`` runs as a real command with the local engine and with
+``--engine ray --workers N`` (a new local Ray instance per run, or the cluster of ``--address``,
+e.g. one started once with ``ray start --head``). Reported, as medians over the rounds:
 
 * processing rate: images / the summary's ``seconds`` (local: from the pipeline's start to the
   last mask; ray: from the first unit's start on a worker to the last unit's end), i.e. without
-  loading the model, starting Ray or starting the workers: what a long run converges to;
+  loading the model, starting Ray or starting the workers. On 101 images that span still holds
+  the workers' staggered first units and the last unit, when some workers have nothing left:
+  ``--copies 3`` comes closer to what a long run converges to;
 * wall rate: images / the whole command's wall time, startup included;
 * ray / local for both (the goal: processing ratio >= 0.8), and the rate of one ray worker:
   images / the seconds the workers spent labelling, all together (the sizing figure for a
   cluster: a cluster of N such workers labels about N times as fast).
 
     python benchmarks/ray_engine.py [--model lpsnet-m] [--size 480x360] [--workers 2] [--limit 101] \
-        [--repeat 3] [--address auto] [--json]
+        [--copies 1] [--repeat 3] [--address auto] [--json]
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ from pathlib import Path
 SHARED = Path(os.environ.get("LIGHTSEG_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 
-def images(folder: Path, limit: int | None) -> int:
+def images(folder: Path, limit: int | None, copies: int) -> int:
+    """The first ``limit`` val images, ``copies`` times each (copies after the first named ``<stem>_<k>``)."""
     camvid = SHARED / "data" / "camvid"
     lines = (camvid / "val.txt").read_text().splitlines()[:limit]
     for line in lines:
-        shutil.copy(camvid / line.split()[0], folder)
-    return len(lines)
+        src = camvid / line.split()[0]
+        for k in range(copies):
+            shutil.copy(src, folder / (src.name if k == 0 else f"{src.stem}_{k}{src.suffix}"))
+    return len(lines) * copies
 
 
 def run(folder: Path, out: Path, engine_args: list[str], model_args: list[str]) -> dict:
@@ -61,6 +66,9 @@ def main() -> None:
     ap.add_argument("--size", default=None, help="network input WxH (default: the profile's)")
     ap.add_argument("--workers", type=int, default=2, help="Ray workers")
     ap.add_argument("--limit", type=int, default=None, help="the first N val images (default: all)")
+    ap.add_argument("--copies", type=int, default=1,
+                    help="copies of each image: a longer run, where starting the workers and the last "
+                         "unit weigh less (a cluster's steady state)")
     ap.add_argument("--repeat", type=int, default=3, help="rounds, the engines' order alternating; medians")
     ap.add_argument("--address", default=None, help="a running Ray cluster to use (default: a new local instance)")
     ap.add_argument("--json", action="store_true", help="one JSON document on stdout instead of lines")
@@ -72,7 +80,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lightseg-ray-bench-") as tmp:
         folder = Path(tmp) / "val"
         folder.mkdir()
-        n = images(folder, a.limit)
+        n = images(folder, a.limit, a.copies)
         for r in range(a.repeat):
             for e in (list(engines) if r % 2 == 0 else list(engines)[::-1]):
                 s = run(folder, Path(tmp) / f"out-{e}-{r}", engines[e], model_args)
@@ -86,7 +94,7 @@ def main() -> None:
     per_worker = statistics.median(n / s["layout"]["worker_seconds"] for s in runs["ray"])
     first = runs["ray"][0]
     report = {
-        "images": n, "model": first["model"], "size": first["size"], "backend": first["backend"],
+        "images": n, "copies": a.copies, "model": first["model"], "size": first["size"], "backend": first["backend"],
         "device": first["device"], "workers": a.workers, "repeat": a.repeat, "address": a.address or "local",
         "local_images_per_s": round(rate["local"], 3), "ray_images_per_s": round(rate["ray"], 3),
         "ray_per_worker_images_per_s": round(per_worker, 3),
@@ -97,7 +105,8 @@ def main() -> None:
         "load_average": [round(x, 2) for x in os.getloadavg()],  # a busy machine slows both engines, unevenly
     }
     text = [
-        f"{n} CamVid val images, {report['model']} at {report['size'][0]}x{report['size'][1]} ({report['backend']}, "
+        f"{n} CamVid val images ({a.copies} cop{'y' if a.copies == 1 else 'ies'} each), {report['model']} at "
+        f"{report['size'][0]}x{report['size'][1]} ({report['backend']}, "
         f"{report['device']}), {a.repeat} round(s), medians; load average {report['load_average'][0]}",
         f"processing: local {rate['local']:.2f} images/s, ray x{a.workers} {rate['ray']:.2f} images/s -> ray/local "
         f"{report['ratio_processing']:.2f} (goal >= 0.8); one ray worker {per_worker:.2f} images/s",
