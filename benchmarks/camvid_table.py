@@ -105,18 +105,39 @@ def plot(rows: list[dict], path: Path) -> None:
                 (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "mIoU on held-out CamVid sequence 0006R0", (left, top - 20), font, 0.6, (0, 0, 0), 1,
                 cv2.LINE_AA)
-    for r, f, m in zip(rows, fps, miou):
+    points = [(px(f), py(m)) for f, m in zip(fps, miou)]
+    placed: list[tuple[int, int, int, int]] = []  # label boxes drawn so far (x0, y0, x1, y1)
+    for r, (x, y) in zip(rows, points):
         colour = (40, 40, 200) if r["ours"] else (200, 90, 30)
         seen = r["model"] in SEEN_HOLDOUT
-        cv2.circle(img, (px(f), py(m)), 6, colour, 2 if seen else -1, cv2.LINE_AA)
+        cv2.circle(img, (x, y), 6, colour, 2 if seen else -1, cv2.LINE_AA)
         label = f"{r['model'].removesuffix('-camvid')} @{_at_native(r)}" + (" *" if seen else "")
-        cv2.putText(img, label, (px(f) + 9, py(m) - 6), font, 0.5, colour, 1,
-                    cv2.LINE_AA)
+        sx, sy = _label_spot(label, (x, y), placed, points, font)
+        cv2.putText(img, label, (sx, sy), font, 0.5, colour, 1, cv2.LINE_AA)
     for i, note in enumerate(("red: trained by lightseg   blue: authors' weights",
                               "hollow, *: 0006R0 was in its training set (not held out)")):
         cv2.putText(img, note, (W - 480, top + 20 + 20 * i), font, 0.5, (80, 80, 80), 1, cv2.LINE_AA)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), img)
+
+
+def _label_spot(label: str, at: tuple[int, int], placed: list[tuple[int, int, int, int]],
+                points: list[tuple[int, int]], font: int) -> tuple[int, int]:
+    """Where to write a point's label: above right, below right, above left or below left of it, the
+    first spot that overlaps neither a label drawn before nor another point (models of similar speed
+    and accuracy crowd); the label's box is added to ``placed``."""
+    (tw, th), _ = cv2.getTextSize(label, font, 0.5, 1)
+    x, y = at
+    for sx, sy in [(x + 9, y - 6), (x + 9, y + th + 6), (x - 9 - tw, y - 6), (x - 9 - tw, y + th + 6)]:
+        b = (sx, sy - th, sx + tw, sy + 3)
+        hits_label = any(b[0] < q[2] and q[0] < b[2] and b[1] < q[3] and q[1] < b[3] for q in placed)
+        hits_point = any(b[0] - 6 < px < b[2] + 6 and b[1] - 6 < py < b[3] + 6 for px, py in points)
+        if not (hits_label or hits_point):
+            break
+    else:
+        sx, sy = x + 9, y - 6
+    placed.append((sx, sy - th, sx + tw, sy + 3))
+    return sx, sy
 
 
 def main() -> None:

@@ -57,6 +57,9 @@ def quantized(cli, ov_cache: Path, tmp_path_factory: pytest.TempPathFactory, mon
 @needs_openvino
 @pytest.mark.parametrize("name, size, image", [
     ("lpsnet-s-camvid", (480, 360), ("data", "camvid", "val", "0016E5_07959.png")),
+    # the families the cpu profile now runs on OpenVINO too (shipped weights, package data)
+    ("ghostnet-camvid", (480, 360), ("data", "camvid", "val", "0016E5_07959.png")),
+    ("fbnet-c-camvid", (480, 360), ("data", "camvid", "val", "0016E5_07959.png")),
     ("espnetv2-s0.5-cityscapes-512x256", (512, 256),
      ("data", "cityscapes-samples", "frankfurt_000000_000294_leftImg8bit.png")),
 ])
@@ -223,7 +226,9 @@ def test_the_cpu_profile_picks_the_backend_per_family() -> None:
     assert profiles.for_model(s, "efficientnet-lite", "camvid").backend == want
     assert profiles.for_model(s, "lpsnet", "camvid").backend == want
     assert profiles.for_model(s, "espnetv2", "cityscapes").backend == "torch"
-    assert profiles.for_model(s, "ghostnet", "camvid").backend == "torch"  # not in the table
+    assert profiles.for_model(s, "ghostnet", "camvid").backend == want
+    assert profiles.for_model(s, "fbnet", "camvid").backend == want
+    assert profiles.for_model(s, "espnet", "camvid").backend == "torch"  # not in the table
     cli_torch = profiles.resolve("cpu", backend="torch")
     assert profiles.for_model(cli_torch, "efficientnet-lite", "camvid").backend == "torch"
 
