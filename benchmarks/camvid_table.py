@@ -128,15 +128,18 @@ def _label_spot(label: str, at: tuple[int, int], placed: list[tuple[int, int, in
     and accuracy crowd); the label's box is added to ``placed``."""
     (tw, th), _ = cv2.getTextSize(label, font, 0.5, 1)
     x, y = at
-    for sx, sy in [(x + 9, y - 6), (x + 9, y + th + 6), (x - 9 - tw, y - 6), (x - 9 - tw, y + th + 6)]:
-        b = (sx, sy - th, sx + tw, sy + 3)
+
+    def box(sx: int, sy: int) -> tuple[int, int, int, int]:
+        return sx, sy - th, sx + tw, sy + 3
+
+    def free(b: tuple[int, int, int, int]) -> bool:
         hits_label = any(b[0] < q[2] and q[0] < b[2] and b[1] < q[3] and q[1] < b[3] for q in placed)
         hits_point = any(b[0] - 6 < px < b[2] + 6 and b[1] - 6 < py < b[3] + 6 for px, py in points)
-        if not (hits_label or hits_point):
-            break
-    else:
-        sx, sy = x + 9, y - 6
-    placed.append((sx, sy - th, sx + tw, sy + 3))
+        return not (hits_label or hits_point)
+
+    spots = [(x + 9, y - 6), (x + 9, y + th + 6), (x - 9 - tw, y - 6), (x - 9 - tw, y + th + 6)]
+    sx, sy = next((s for s in spots if free(box(*s))), spots[0])
+    placed.append(box(sx, sy))
     return sx, sy
 
 

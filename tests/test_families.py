@@ -166,8 +166,8 @@ def test_training_starts_from_the_imagenet_backbone_or_says_why_not() -> None:
         with pytest.raises(WeightsError, match="no pretrained weights"):
             backbones.initial_weights(get_cfg(name))
     # No ImageNet GhostNet either, but its CamVid weights ship: training it fine-tunes those.
-    assert get_cfg("ghostnet-camvid").pretrained_backbone is None
     ghost = get_cfg("ghostnet-camvid")
+    assert ghost.pretrained_backbone is None
     state, source = backbones.initial_weights(ghost)
     assert source == "ghostnet-camvid's weights" and set(state) == set(build_model(ghost).state_dict())
 
