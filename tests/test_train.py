@@ -74,6 +74,18 @@ def test_train_cli_and_trained_checkpoint_as_a_model(cli, mini_camvid, tmp_path:
     assert r.code == 0 and r.json()["epochs"] == 3
 
 
+def test_several_training_sets_train_as_one(mini_camvid, tmp_path: Path) -> None:
+    """``--data train.txt --data val.txt`` (final weights on train+val): both sets' pairs, in order."""
+    train, val = mini_camvid
+    logs: list[str] = []
+    t = Trainer(TrainCfg(model="lpsnet-s", data=(str(train), str(val)), val=None, out=str(tmp_path / "tv"),
+                         epochs=1, batch=4, size=(160, 128)), log=logs.append)
+    alone = Trainer(TrainCfg(model="lpsnet-s", data=str(val), val=None, out=str(tmp_path / "v"), epochs=1,
+                             batch=4, size=(160, 128)))
+    assert "loading 12 training images" in logs and len(t.labels) == 12
+    assert all(np.array_equal(a, b) for a, b in zip(t.labels[8:], alone.labels))
+
+
 def test_fine_tuning_a_pretrained_zoo_model_keeps_matching_weights(mini_camvid, shared_weights,
                                                                    tmp_path: Path) -> None:
     train, val = mini_camvid

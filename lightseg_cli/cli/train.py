@@ -36,9 +36,10 @@ def train(
         ),
     ],
     data: Annotated[
-        Path,
+        list[Path],
         typer.Option(
-            "--data", help="Training set: list file of 'image label' pairs, or a folder with images/ and labels/."
+            "--data", help="Training set: list file of 'image label' pairs, or a folder with images/ and labels/ "
+            "(repeatable: several sets train as one, e.g. train.txt and val.txt for final weights)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Run folder for checkpoints and metrics.jsonl.")],
@@ -107,7 +108,7 @@ def train(
     tune_allocator("tuned")  # training takes no hardware profile; the allocator of the shipped ones
     cfg = TrainCfg(
         model=model,
-        data=str(data),
+        data=tuple(str(d) for d in data),
         val=str(val) if val else None,
         out=str(out),
         epochs=epochs,

@@ -46,7 +46,7 @@ from .unlabelled import Unlabelled, load_unlabelled
 @dataclass
 class TrainCfg:
     model: str
-    data: str
+    data: str | tuple[str, ...]  # one training set, or several read as one (e.g. train.txt and val.txt)
     val: str | None
     out: str
     epochs: int = 200
@@ -216,7 +216,7 @@ class Trainer:
             self.log(f"initialised {n}/{total} tensors from {cfg.init}")
         self.model.to(self.device)
 
-        samples = load_samples(cfg.data)
+        samples = [s for d in ((cfg.data,) if isinstance(cfg.data, str) else cfg.data) for s in load_samples(d)]
         self.log(f"loading {len(samples)} training images")
         self.images = [read_rgb(s.image) for s in samples]
         self.labels = [self._map_labels(read_label(s.label)) for s in samples]
