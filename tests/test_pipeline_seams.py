@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from lightseg_cli.sinks.outputs import Sink
+from lightseg_cli.sinks.outputs import Sink, encode_png
 
-from .conftest import make_video
+from .conftest import make_video, need_shared
 
 
 def make_image(path: Path, seed: int = 0) -> Path:
@@ -363,3 +363,18 @@ def test_probe_reports_the_decoder_that_runs(cli, tmp_path: Path) -> None:
     plain = cli("probe", video, "--json").json()
     assert plain["decoder"].endswith("(software)") and plain["fallback"] is None
     assert cli("probe", video, "--decoder", "nvdec").code == 2
+
+
+def test_mask_png_is_lossless_and_smaller_than_level_one_alone() -> None:
+    """Masks keep every label exactly; the filter and strategy chosen for label maps beat libpng's
+    adaptive filters in size on real ones (and in time: benchmarks/mask_png.py)."""
+    camvid = need_shared("data", "camvid")
+    lines = (camvid / "val.txt").read_text().splitlines()[:5]
+    masks = [cv2.resize(cv2.imread(str(camvid / ln.split()[1]), cv2.IMREAD_GRAYSCALE), (960, 540),
+                        interpolation=cv2.INTER_NEAREST) for ln in lines]
+    ours = [encode_png(m) for m in masks]
+    for m, png in zip(masks, ours):
+        assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED), m)
+    if hasattr(cv2, "IMWRITE_PNG_FILTER"):
+        plain = sum(len(cv2.imencode(".png", m, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1]) for m in masks)
+        assert sum(map(len, ours)) < 0.8 * plain

@@ -49,8 +49,16 @@ class Sink(Protocol):
         return None
 
 
+# Label maps are runs of equal values, row after row like the row above: the "up" filter and run-length
+# matching write a 960x540 mask in 1.2 ms instead of libpng's adaptive filters' 4.0, and 40% smaller
+# (python benchmarks/mask_png.py). OpenCV before 4.11 has no filter choice: level 1 alone there.
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1] + (
+    [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    if hasattr(cv2, "IMWRITE_PNG_FILTER") else [])
+
+
 def encode_png(labels: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", labels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, buf = cv2.imencode(".png", labels, PNG_PARAMS)
     if not ok:
         raise OutputError("PNG encoding failed")
     return buf.tobytes()
