@@ -43,7 +43,7 @@ from .stats import RunStats, RunSummary
 
 
 @contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
     """Temporarily set torch's intra-op threads (0: leave as is). Several single-threaded
     inference workers beat one multi-threaded one for small networks on few cores."""
     before = torch.get_num_threads()
@@ -381,7 +381,7 @@ class Pipeline:
                 if mode == "sequential":
                     self._run_sequential()
                 else:
-                    with _torch_threads(self.cfg.threads), _opencv_threads(1):
+                    with torch_threads(self.cfg.threads), _opencv_threads(1):
                         self._run_pipelined()
             finally:
                 seconds = self.stats.seconds()
