@@ -155,7 +155,8 @@ def test_data_split_cli_writes_lists_that_load(cli, tmp_path: Path) -> None:
 
 def test_shipped_espnetv2_camvid_scores_above_a_floor(tmp_path: Path) -> None:
     """The shipped fine-tuned weights (package data, no ../shared weights needed) on a few val frames
-    and a few frames of the held-out sequence 0006R0."""
+    and a few frames of sequence 0006R0. They trained on both (train+val), scoring 81.2 and 68.9 on
+    all of them; the recipe's leave-one-sequence-out run scored 76.6 and 58.4 (held out)."""
     from lightseg_cli.evaluate import evaluate
 
     camvid = need_shared("data", "camvid")
@@ -163,5 +164,5 @@ def test_shipped_espnetv2_camvid_scores_above_a_floor(tmp_path: Path) -> None:
     _, held = split_by_sequence(load_samples(camvid / "train.txt"), ["0006R0"])
     seg = Segmenter("espnetv2-s2.0-camvid")
     assert seg.size == (960, 704)
-    assert evaluate(seg, write_list(val, tmp_path / "val.txt")).miou > 0.65  # 76.6 on all of val
-    assert evaluate(seg, write_list(held[::20], tmp_path / "held.txt")).miou > 0.45  # 58.4 on all 101
+    assert evaluate(seg, write_list(val, tmp_path / "val.txt")).miou > 0.75  # 81.9 on these
+    assert evaluate(seg, write_list(held[::20], tmp_path / "held.txt")).miou > 0.60  # 68.0 on these
