@@ -5,10 +5,13 @@ CPU milliseconds (``time.process_time``: all threads of the process, so OpenVINO
 threads count too): decode (PyAV, RGB), preprocess, inference on one thread (how the ``cpu``
 profile's two single-threaded workers run it), labels, overlay, the overlay video's encode (the
 profile's x264 preset on one thread, RGB -> I420 included) and the mask PNG. The model-only rate is
-taken as ``lightseg bench`` takes it: the network alone on every core, one inference after another
-(wall clock), before and after the frames. The per-stage costs are taken one frame after another, so
-each stage starts with the caches the previous one left, as in a run: inference on one thread here
-costs more than half the model-only time on two threads.
+the network alone on every core, one inference after another (wall clock), before and after the
+frames, on the run's own preprocessed first frame (channels-last). ``lightseg bench`` times one
+contiguous random tensor instead, which OpenVINO ran about 20% faster in an interleaved test, so
+the two model-only figures differ (lpsnet-m, one window: 34 here against 53 FPS). The per-stage
+costs are taken one frame after another, so each stage starts with the caches the previous one
+left, as in a run: inference on one thread here costs more than half the model-only time on two
+threads.
 
 A pipelined run can do no better than keep every core busy, so at a ratio ``r`` of the model-only
 rate each frame may cost at most ``cores / (r * model FPS)`` core-seconds. What inference itself
