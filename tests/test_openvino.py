@@ -77,6 +77,25 @@ def test_openvino_labels_equal_torchs_on_a_real_image(name: str, size: tuple[int
 
 
 @needs_openvino
+def test_openvino_reads_strided_batches_as_contiguous_single_frames() -> None:
+    """The backend copies each image into its request's own input tensor: a channels-last batch of
+    two different frames (the pipeline's layout) gives, per frame, exactly the logits of that frame
+    alone as a contiguous tensor."""
+    import torch
+
+    from lightseg_cli.infer.segmenter import Segmenter
+
+    seg = Segmenter(SHIPPED[1], size=(480, 360), backend="openvino")
+    frames = [read_rgb(need_shared("data", "camvid", "val", f)) for f in ("0016E5_07959.png", "0016E5_08085.png")]
+    x = seg.preprocess(seg.to_device(frames))
+    assert not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    batch = seg.infer(x)
+    alone = [seg.infer(xi.contiguous()) for xi in x.split(1)]
+    assert batch.shape[0] == 2 and not torch.equal(alone[0], alone[1])
+    assert all(torch.equal(batch[i:i + 1], a) for i, a in enumerate(alone))
+
+
+@needs_openvino
 def test_openvino_workers_on_threads_infer_side_by_side() -> None:
     """Two single-threaded inference workers (the pipeline's 2 x 1 layout), each with its own
     compiled model and request, calling at the same time: every result is the one-worker result."""
