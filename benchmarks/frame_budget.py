@@ -7,8 +7,9 @@ profile's two single-threaded workers run it), labels, overlay, the overlay vide
 profile's x264 preset on one thread, RGB -> I420 included) and the mask PNG. The model-only rate is
 the network alone on every core, one inference after another (wall clock), before and after the
 frames, on the run's own preprocessed first frame (channels-last). ``lightseg bench`` times one
-contiguous random tensor instead, which OpenVINO ran about 20% faster in an interleaved test, so
-the two model-only figures differ (lpsnet-m, one window: 34 here against 53 FPS). The per-stage
+contiguous random tensor instead; before the OpenVINO backend copied each frame into its request's
+own input tensor (2026-12-01), that ran about 20% faster (lpsnet-m, one window: 34 here against 53
+FPS). The per-stage
 costs are taken one frame after another, so each stage starts with the caches the previous one
 left, as in a run: inference on one thread here costs more than half the model-only time on two
 threads.
