@@ -284,3 +284,60 @@ def test_unlabelled_without_a_teacher_is_a_usage_error(cli, mini_camvid, tmp_pat
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "x", "--unlabelled", tmp_path)
     assert r.code == 2 and "--unlabelled needs --teacher" in r.err and len(r.err.strip().splitlines()) == 1, r.err
     assert [default_stride(n) for n in (None, 250, 300, 301, 1000)] == [1, 1, 1, 2, 4]
+
+
+def test_cutmix_pastes_one_rectangle_of_another_image_with_all_its_targets() -> None:
+    """Image i's pixels, label, teacher logits and mask in its pasted box all come from one other
+    image of the batch; outside the box nothing changes; the box covers the asked-for area."""
+    from lightseg_cli.train.mix import MixBatch, cutmix
+
+    n, h, w, k = 6, 60, 80, 3
+    ids = np.arange(n, dtype=np.uint8)[:, None, None]
+    batch = MixBatch(images=np.repeat(np.broadcast_to(ids, (n, h, w))[..., None], 3, -1).astype(np.float32),
+                     labels=np.broadcast_to(ids, (n, h, w)).copy(),
+                     masks=np.broadcast_to(ids % 2 == 0, (n, h, w)).copy(),
+                     soft=np.repeat(np.broadcast_to(ids, (n, h, w))[..., None], k, -1).astype(np.float32))
+    before = {f: getattr(batch, f).copy() for f in ("images", "labels", "masks", "soft")}
+    out = cutmix(batch, np.random.default_rng(3), prob=1.0, area=(0.2, 0.4))
+    assert all(np.array_equal(getattr(batch, f), v) for f, v in before.items())  # the input is not written to
+    partners = set()
+    for i in range(n):
+        pasted = out.labels[i] != i
+        ys, xs = np.nonzero(pasted)
+        assert pasted.sum() == (np.ptp(ys) + 1) * (np.ptp(xs) + 1)  # one filled rectangle
+        assert 0.2 * h * w * 0.9 <= pasted.sum() <= 0.4 * h * w * 1.1
+        (j,) = set(out.labels[i][pasted].tolist())
+        partners.add(j)
+        assert (out.images[i][pasted] == j).all() and (out.soft[i][pasted] == j).all()
+        assert (out.masks[i][pasted] == (j % 2 == 0)).all() and (out.masks[i][~pasted] == (i % 2 == 0)).all()
+        assert (out.images[i][~pasted] == i).all() and (out.soft[i][~pasted] == i).all()
+    assert len(partners) == n  # a rotation of the batch: every image is pasted from exactly once
+    assert cutmix(batch, np.random.default_rng(3), prob=0.0) is batch
+    one = MixBatch(batch.images[:1], batch.labels[:1], batch.masks[:1])
+    assert cutmix(one, np.random.default_rng(3), prob=1.0) is one
+
+
+def test_cutmix_in_training_batches_and_on_the_command_line(cli, mini_camvid, tmp_path: Path) -> None:
+    """``--cutmix`` mixes each step's batch reproducibly (the same step, the same batch), reaches the
+    run's record, and a run with it trains."""
+    train, val = mini_camvid
+
+    def trainer(p: float, out: str) -> Trainer:
+        return Trainer(TrainCfg(model="lpsnet-s", data=str(train), val=None, out=str(tmp_path / out), epochs=1,
+                                batch=4, size=(160, 128), jitter=0.0, cutmix=p))
+
+    plain, mixed = trainer(0.0, "a")._batch(0, 0, np.arange(4)), trainer(1.0, "b")
+    x, y, _, _ = mixed._batch(0, 0, np.arange(4))
+    x2, y2, _, _ = mixed._batch(0, 0, np.arange(4))
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    changed = (x != plain[0]).any(1)
+    assert changed.any() and all(changed[i].sum() < changed[i].numel() for i in range(4))
+    assert torch.equal(y[~changed], plain[1][~changed])
+
+    out = tmp_path / "run"
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--epochs", "1", "--batch", "4",
+            "--size", "160x128", "--cutmix", "0.5", "--json")
+    assert r.code == 0, r.err
+    assert json.loads((out / "train_cfg.json").read_text())["cutmix"] == 0.5
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--cutmix", "1.5")
+    assert r.code == 2 and "--cutmix" in r.err, r.err

@@ -93,6 +93,9 @@ def train(
         "video at most).")] = None,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     kd_temperature: Annotated[float, typer.Option(help="Softmax temperature for distillation.")] = 1.0,
+    cutmix: Annotated[float, typer.Option(
+        "--cutmix", min=0.0, max=1.0, metavar="P", help="Probability that a training image gets a rectangle of "
+        "another image of its batch pasted in, with its labels and teacher targets (CutMix); 0: off.")] = 0.0,
     device: DeviceOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order and augmentation).")] = 0,
     json_out: JsonOpt = False,
@@ -136,6 +139,7 @@ def train(
         init=str(init) if init else None,
         kd_weight=kd_weight,
         kd_temperature=kd_temperature,
+        cutmix=cutmix,
     )
     show = not quiet
     bars = show and console.interactive()

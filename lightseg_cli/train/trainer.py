@@ -1,6 +1,7 @@
 """``lightseg train``: train or fine-tune any zoo architecture on a labelled set.
 
-Recipe: random scale / crop / flip / colour jitter (``augment.py``), cross-entropy with an ignore
+Recipe: random scale / crop / flip / colour jitter (``augment.py``), optionally CutMix within
+each batch (``mix.py``), cross-entropy with an ignore
 label (plain, OHEM or class-weighted), AdamW or SGD with linear warm-up then cosine or poly decay
 per step, mixed precision on CUDA. With a teacher, its logits are distilled too, also on unlabelled
 frames (``unlabelled.py``), whose label is all ignore. Every epoch writes ``last.pth`` (everything
@@ -40,6 +41,7 @@ from ..zoo.registry import build_model
 from .augment import AugmentCfg, augment
 from .distill import Teacher
 from .losses import SegLoss, class_weights, distillation_loss
+from .mix import MixBatch, cutmix
 from .unlabelled import Unlabelled, load_unlabelled
 
 
@@ -74,6 +76,7 @@ class TrainCfg:
     teacher_flip: bool = False  # also average the teacher over mirrored images
     kd_weight: float = 1.0
     kd_temperature: float = 1.0
+    cutmix: float = 0.0  # probability that an image gets a rectangle of another one of its batch (mix.py)
     val_every: int = 5
     device: str | None = None
     seed: int = 0
@@ -281,13 +284,14 @@ class Trainer:
         """Images, labels, teacher logits (None without a teacher) and distillation mask of a step."""
         idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
         imgs, labs, softs, masks = zip(*(self._sample(epoch, int(i)) for i in idx))
-        x = torch.from_numpy(np.stack(imgs)).to(self.device).permute(0, 3, 1, 2)
+        b = MixBatch(np.stack(imgs), np.stack(labs), np.stack(masks), None if self.soft is None else np.stack(softs))
+        if self.cfg.cutmix > 0:
+            b = cutmix(b, np.random.default_rng([self.cfg.seed, epoch, step, 1]), self.cfg.cutmix)
+        x = torch.from_numpy(b.images).to(self.device).permute(0, 3, 1, 2)
         x = self.norm.normalize(x).contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(np.stack(labs)).to(self.device).long()
-        soft = None
-        if self.soft is not None:
-            soft = torch.from_numpy(np.stack(softs)).to(self.device).permute(0, 3, 1, 2)
-        return x, y, soft, torch.from_numpy(np.stack(masks)).to(self.device)
+        y = torch.from_numpy(b.labels).to(self.device).long()
+        soft = None if b.soft is None else torch.from_numpy(b.soft).to(self.device).permute(0, 3, 1, 2)
+        return x, y, soft, torch.from_numpy(b.masks).to(self.device)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         """The segmentation loss on labelled pixels plus, with a teacher, the weighted distillation
