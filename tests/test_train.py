@@ -96,6 +96,14 @@ def test_fine_tuning_a_pretrained_zoo_model_keeps_matching_weights(mini_camvid, 
     assert t.model_cfg.dataset.scored == 11
     t.fit()
     assert (tmp_path / "ft" / "best.pth").is_file()
+    # where the weights started is on record in the checkpoint and the run's record
+    meta = torch.load(tmp_path / "ft" / "best.pth", map_location="cpu", weights_only=True)["meta"]
+    assert "espnetv2-s0.5-cityscapes" in meta["initialised_from"]
+    record = json.loads((tmp_path / "ft" / "train_cfg.json").read_text())
+    assert record["initialised_from"] == meta["initialised_from"]
+    scratch = Trainer(TrainCfg(model="espnetv2-s0.5-cityscapes", data=str(train), val=None, out=str(tmp_path / "s"),
+                               epochs=1, batch=4, size=(160, 128), num_classes=11, pretrained=False))
+    assert scratch.initialised_from == "scratch"
 
 
 def _shipped_lpsnet() -> list[str]:
@@ -156,6 +164,7 @@ def test_init_from_a_checkpoint_starts_a_new_phase(mini_camvid, tmp_path: Path) 
     second = Trainer(TrainCfg(model="lpsnet-s", data=str(train), val=None, out=str(tmp_path / "b"), epochs=1,
                               batch=4, size=(320, 240), init=str(tmp_path / "a" / "best.pth")), log=logs.append)
     assert any("initialised" in m for m in logs) and second.epoch == 0
+    assert second.initialised_from.endswith(f"tensors from {tmp_path / 'a' / 'best.pth'}")
     a = first.model.state_dict()
     assert all(torch.equal(a[k].cpu(), v.cpu()) for k, v in second.model.state_dict().items())
 

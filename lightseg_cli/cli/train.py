@@ -69,7 +69,9 @@ def train(
         "e.g. --model espnetv2-s2.0-cityscapes --classes-as camvid.")] = None,
     val_every: Annotated[int, typer.Option(min=1, help="Validate every N epochs.")] = 5,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue exactly from a last.pth.")] = None,
-    scratch: Annotated[bool, typer.Option("--scratch", help="Do not start from the zoo weights.")] = False,
+    scratch: Annotated[bool, typer.Option("--scratch", help="Do not start from the zoo weights (an entry's ImageNet "
+                                          "backbone, else its released weights, which a leave-one-sequence-out "
+                                          "run must not start from).")] = False,
     init: Annotated[Path | None, typer.Option("--init", help="Start from this checkpoint's weights with a new "
                                               "schedule (e.g. a second phase at a larger crop).")] = None,
     teacher: Annotated[

@@ -204,11 +204,15 @@ class Trainer:
         self.model_cfg = replace(base, name=f"{base.name}", dataset=dataset, input_size=self.input_size)
         self.model = build_model(self.model_cfg)
         self.net = weight_module(self.model)  # what checkpoints store (a mapped model's inner network)
+        # Where the weights start, recorded in every checkpoint and in train_cfg.json: a zoo entry
+        # with released weights fine-tunes them unless --scratch, which a held-out check must know.
+        self.initialised_from = "scratch"
         if cfg.pretrained and base.arch != "lpsnet":
             try:  # the entry's ImageNet backbone weights, else its released weights (zoo/backbones.py)
                 state, source = initial_weights(base)
                 n, total = _partial_load(self.net, state)
                 self.log(f"initialised {n}/{total} tensors from {source}")
+                self.initialised_from = f"{n}/{total} tensors from {source}"
             except Exception as e:  # no weights available: train from scratch, say so
                 self.log(f"training {base.name} from scratch ({e})")
         if cfg.init:
@@ -217,6 +221,7 @@ class Trainer:
             if n == 0:
                 raise UsageError(f"--init {cfg.init}: no weights fit {base.name}")
             self.log(f"initialised {n}/{total} tensors from {cfg.init}")
+            self.initialised_from = f"{n}/{total} tensors from {cfg.init}"
         self.model.to(self.device)
 
         samples = [s for d in ((cfg.data,) if isinstance(cfg.data, str) else cfg.data) for s in load_samples(d)]
@@ -315,7 +320,7 @@ class Trainer:
 
     def _save(self, name: str, full: bool, val_miou: float | None = None) -> None:
         meta = checkpoint_meta(self.model_cfg, self.input_size, self.base_name) | {
-            "epoch": self.epoch, "val_miou": val_miou}
+            "epoch": self.epoch, "val_miou": val_miou, "initialised_from": self.initialised_from}
         obj: dict[str, Any] = {"state_dict": self.net.state_dict(), "meta": meta}
         if full:
             obj |= {
@@ -342,7 +347,7 @@ class Trainer:
         schedule still spans ``cfg.epochs``); returns the best validation mIoU (NaN without --val)."""
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
-        record = asdict(cfg) | {"unlabelled_frames": self.unlabelled.counts}
+        record = asdict(cfg) | {"unlabelled_frames": self.unlabelled.counts, "initialised_from": self.initialised_from}
         atomic.write_text(self.out / "train_cfg.json", json.dumps(record, indent=1, default=str))
         total = cfg.epochs * self.steps_per_epoch
         warmup = int(cfg.warmup_epochs * self.steps_per_epoch)
