@@ -326,9 +326,9 @@ def test_cutmix_pastes_one_rectangle_of_another_image_with_all_its_targets() -> 
     assert cutmix(one, np.random.default_rng(3), prob=1.0) is one
 
 
-def test_cutmix_in_training_batches_and_on_the_command_line(cli, mini_camvid, tmp_path: Path) -> None:
-    """``--cutmix`` mixes each step's batch reproducibly (the same step, the same batch), reaches the
-    run's record, and a run with it trains."""
+def test_cutmix_and_jitter_in_training_batches_and_on_the_command_line(cli, mini_camvid, tmp_path: Path) -> None:
+    """``--cutmix`` mixes each step's batch reproducibly (the same step, the same batch); it and
+    ``--jitter`` reach the run's record, and a run with them trains."""
     train, val = mini_camvid
 
     def trainer(p: float, out: str) -> Trainer:
@@ -345,8 +345,9 @@ def test_cutmix_in_training_batches_and_on_the_command_line(cli, mini_camvid, tm
 
     out = tmp_path / "run"
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--epochs", "1", "--batch", "4",
-            "--size", "160x128", "--cutmix", "0.5", "--json")
+            "--size", "160x128", "--cutmix", "0.5", "--jitter", "0.5", "--json")
     assert r.code == 0, r.err
-    assert json.loads((out / "train_cfg.json").read_text())["cutmix"] == 0.5
+    record = json.loads((out / "train_cfg.json").read_text())
+    assert record["cutmix"] == 0.5 and record["jitter"] == 0.5
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--cutmix", "1.5")
     assert r.code == 2 and "--cutmix" in r.err, r.err

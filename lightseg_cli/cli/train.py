@@ -95,6 +95,9 @@ def train(
         "video at most).")] = None,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     kd_temperature: Annotated[float, typer.Option(help="Softmax temperature for distillation.")] = 1.0,
+    jitter: Annotated[float, typer.Option(
+        "--jitter", min=0.0, max=0.9, metavar="J", help="Colour jitter: brightness, contrast and saturation each "
+        "scaled by a random factor in 1±J.")] = 0.3,
     cutmix: Annotated[float, typer.Option(
         "--cutmix", min=0.0, max=1.0, metavar="P", help="Probability that a training image gets a rectangle of "
         "another image of its batch pasted in, with its labels and teacher targets (CutMix); 0: off.")] = 0.0,
@@ -142,6 +145,7 @@ def train(
         kd_weight=kd_weight,
         kd_temperature=kd_temperature,
         cutmix=cutmix,
+        jitter=jitter,
     )
     show = not quiet
     bars = show and console.interactive()
