@@ -2,10 +2,10 @@
 
 A rectangle of another image of the same batch is pasted into an image, together with the same
 rectangle of its label map, teacher logits and distillation mask, so every target still describes
-its pixels. Networks trained on a few streets learn their context (which class sits where); pasted
-rectangles put objects on other streets and at other places, which is what an unseen sequence
-looks like. Works on the augmented numpy batch, one seeded generator per step, so runs stay
-reproducible and resumable.
+its pixels: objects appear on other streets and at other places than the training images show
+them. (On GhostNet's leave-one-sequence-out CamVid run it did not raise the held-out score; see
+weights/README.md.) Works on the augmented numpy batch, one seeded generator per step, so runs
+stay reproducible and resumable.
 """
 
 from __future__ import annotations
