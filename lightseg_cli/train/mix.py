@@ -11,7 +11,7 @@ stay reproducible and resumable.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -47,10 +47,10 @@ def cutmix(batch: MixBatch, rng: np.random.Generator, prob: float,
     partner = (np.arange(n) + int(rng.integers(1, n))) % n
     chosen = rng.random(n) < prob
     boxes = [cut_box(rng, h, w, area) for _ in range(n)]
-    arrays = [batch.images, batch.labels, batch.masks] + ([batch.soft] if batch.soft is not None else [])
-    mixed = [a.copy() for a in arrays]
+    given = {f.name: getattr(batch, f.name) for f in fields(batch) if getattr(batch, f.name) is not None}
+    mixed = {name: a.copy() for name, a in given.items()}
     for i in np.flatnonzero(chosen):
         y0, y1, x0, x1 = boxes[i]
-        for src, dst in zip(arrays, mixed):
-            dst[i, y0:y1, x0:x1] = src[partner[i], y0:y1, x0:x1]
-    return MixBatch(mixed[0], mixed[1], mixed[2], mixed[3] if batch.soft is not None else None)
+        for name, src in given.items():
+            mixed[name][i, y0:y1, x0:x1] = src[partner[i], y0:y1, x0:x1]
+    return replace(batch, **mixed)

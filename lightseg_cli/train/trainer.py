@@ -1,14 +1,14 @@
 """``lightseg train``: train or fine-tune any zoo architecture on a labelled set.
 
-Recipe: random scale / crop / flip / colour jitter (``augment.py``), optionally CutMix within
-each batch (``mix.py``), cross-entropy with an ignore
-label (plain, OHEM or class-weighted), AdamW or SGD with linear warm-up then cosine or poly decay
-per step, mixed precision on CUDA. With a teacher, its logits are distilled too, also on unlabelled
-frames (``unlabelled.py``), whose label is all ignore. Every epoch writes ``last.pth`` (everything
-needed to continue exactly: weights, optimiser, epoch, RNG state, best score); every ``val_every``
-epochs the model is scored on the validation set and ``best.pth`` keeps the best one.
-``metrics.jsonl`` logs each epoch. ``best.pth`` and ``last.pth`` carry a ``meta`` block, so ``lightseg run --model
-RUN/best.pth`` and ``lightseg eval --model RUN/best.pth`` work directly.
+Recipe: random scale / crop / flip / colour jitter (``augment.py``), optionally CutMix within each
+batch (``mix.py``), cross-entropy with an ignore label (plain, OHEM or class-weighted), AdamW or SGD
+with linear warm-up then cosine or poly decay per step, mixed precision on CUDA. With a teacher, its
+logits are distilled too, also on unlabelled frames (``unlabelled.py``), whose label is all ignore.
+Every epoch writes ``last.pth`` (everything needed to continue exactly: weights, optimiser, epoch,
+RNG state, best score); every ``val_every`` epochs the model is scored on the validation set and
+``best.pth`` keeps the best one. ``metrics.jsonl`` logs each epoch. ``best.pth`` and ``last.pth``
+carry a ``meta`` block, so ``lightseg run --model RUN/best.pth`` and ``lightseg eval --model
+RUN/best.pth`` work directly.
 """
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ class Trainer:
             try:  # the entry's ImageNet backbone weights, else its released weights (zoo/backbones.py)
                 state, source = initial_weights(base)
                 n, total = _partial_load(self.net, state)
-                self.log(f"initialised {n}/{total} tensors from {source}")
                 self.initialised_from = f"{n}/{total} tensors from {source}"
+                self.log(f"initialised {self.initialised_from}")
             except Exception as e:  # no weights available: train from scratch, say so
                 self.log(f"training {base.name} from scratch ({e})")
         if cfg.init:
@@ -220,8 +220,8 @@ class Trainer:
             n, total = _partial_load(self.net, ck.get("state_dict") or ck.get("model") or ck)
             if n == 0:
                 raise UsageError(f"--init {cfg.init}: no weights fit {base.name}")
-            self.log(f"initialised {n}/{total} tensors from {cfg.init}")
             self.initialised_from = f"{n}/{total} tensors from {cfg.init}"
+            self.log(f"initialised {self.initialised_from}")
         self.model.to(self.device)
 
         samples = [s for d in ((cfg.data,) if isinstance(cfg.data, str) else cfg.data) for s in load_samples(d)]
@@ -290,8 +290,7 @@ class Trainer:
         idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
         imgs, labs, softs, masks = zip(*(self._sample(epoch, int(i)) for i in idx))
         b = MixBatch(np.stack(imgs), np.stack(labs), np.stack(masks), None if self.soft is None else np.stack(softs))
-        if self.cfg.cutmix > 0:
-            b = cutmix(b, np.random.default_rng([self.cfg.seed, epoch, step, 1]), self.cfg.cutmix)
+        b = cutmix(b, np.random.default_rng([self.cfg.seed, epoch, step, 1]), self.cfg.cutmix)  # no-op at 0
         x = torch.from_numpy(b.images).to(self.device).permute(0, 3, 1, 2)
         x = self.norm.normalize(x).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(b.labels).to(self.device).long()
