@@ -80,6 +80,19 @@ def test_bgr_models_see_bgr() -> None:
     assert torch.allclose(x[0, 0], torch.full((64, 128), (0 - mean[0]) / std[0]), atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["lpsnet-m-camvid", "espnet-camvid"])  # RGB and BGR specs
+def test_normalising_channels_last_rows_gives_the_per_channel_formula_exactly(name: str) -> None:
+    spec = get_cfg(name).preprocess
+    norm = Normalizer(spec, (96, 64), torch.device("cpu"), torch.float32)
+    x = torch.randint(0, 256, (2, 3, 64, 97), dtype=torch.uint8).float()
+    for layout in (torch.channels_last, torch.contiguous_format):  # frames / training crops
+        x = x.contiguous(memory_format=layout)
+        want = (x.flip(1) if spec.order == "bgr" else x) * norm.scale + norm.shift
+        got = norm.normalize(x)
+        assert torch.equal(got, want)
+        assert got.is_contiguous(memory_format=layout)
+
+
 def test_sizes_round_to_the_model_multiple() -> None:
     assert fit_size((1000, 500), 16) == (992, 496)
     assert fit_size((960, 540), 8) == (960, 544)
@@ -89,7 +102,7 @@ def test_sizes_round_to_the_model_multiple() -> None:
 def test_resized_argmax_is_the_exact_bilinear_argmax() -> None:
     import torch.nn.functional as F
 
-    from lightseg_cli.infer.segmenter import resized_argmax
+    from lightseg_cli.infer.labels import resized_argmax
 
     g = torch.Generator().manual_seed(0)
     # Smooth logits (like a network's) at a low resolution, resized up, down and sideways.

@@ -11,14 +11,14 @@ import torch
 
 from lightseg_cli.draw import overlay as overlay_mod
 from lightseg_cli.draw.overlay import Overlay, OverlayStyle
-from lightseg_cli.infer.segmenter import (
-    Segmenter,
-    _nearest_exact,
-    _sampled_argmax_device,
-    _source_positions,
-    _taps,
+from lightseg_cli.infer.labels import (
+    nearest_exact,
     sampled_argmax,
+    sampled_argmax_device,
+    source_positions,
+    taps,
 )
+from lightseg_cli.infer.segmenter import Segmenter
 
 from .conftest import need_shared
 
@@ -33,8 +33,8 @@ def old_sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor)
     down = torch.cat([low[:, 1:], low[:, -1:]], 1)
     diag = torch.cat([right[:, 1:], right[:, -1:]], 1)
     mixed = (low != right) | (low != down) | (low != diag)
-    y0, y1, ly = _taps(ys, h)
-    x0, x1, lx = _taps(xs, w)
+    y0, y1, ly = taps(ys, h)
+    x0, x1, lx = taps(xs, w)
     out = low[:, y0][:, :, x0]
     bi, by, bx = torch.nonzero(mixed[:, y0][:, :, x0], as_tuple=True)
     if bi.numel():
@@ -51,8 +51,8 @@ def old_labels(seg: Segmenter, logits: torch.Tensor, out_hw: tuple[int, int]) ->
     the network-size labels would have taken it."""
     (h, w), dev, ac = logits.shape[2:], logits.device, seg.logit_resize.align_corners
     net_h, net_w = seg.size[1], seg.size[0]
-    ys = _source_positions(h, net_h, ac, dev)[_nearest_exact(net_h, out_hw[0], dev)]
-    xs = _source_positions(w, net_w, ac, dev)[_nearest_exact(net_w, out_hw[1], dev)]
+    ys = source_positions(h, net_h, ac, dev)[nearest_exact(net_h, out_hw[0], dev)]
+    xs = source_positions(w, net_w, ac, dev)[nearest_exact(net_w, out_hw[1], dev)]
     return old_sampled_argmax(logits, ys, xs)
 
 
@@ -162,10 +162,10 @@ def test_legend_is_rendered_once_per_set_of_classes(clip, monkeypatch: pytest.Mo
 
 def test_the_device_repeat_is_the_host_repeat() -> None:
     """On a GPU the uint8 repeat is index_select on the device; on the CPU a NumPy gather: the same."""
-    from lightseg_cli.infer.segmenter import repeat_labels
+    from lightseg_cli.infer.labels import repeat_labels
 
     lab = torch.randint(0, 19, (2, 36, 48), dtype=torch.uint8)
-    rows, cols = _nearest_exact(36, 54, torch.device("cpu")), _nearest_exact(48, 96, torch.device("cpu"))
+    rows, cols = nearest_exact(36, 54, torch.device("cpu")), nearest_exact(48, 96, torch.device("cpu"))
     want = lab[:, rows][:, :, cols]
     assert torch.equal(repeat_labels(lab, rows, cols), want)
     assert torch.equal(repeat_labels(lab, rows.numpy(), cols.numpy()), want)
@@ -181,8 +181,35 @@ def test_the_device_labels_are_the_host_labels(clip) -> None:
     h, w = batch.shape[2:]
     cpu = torch.device("cpu")
     for out_h, out_w in [(360, 480), (540, 960), (17, 25)]:
-        ys, xs = _source_positions(h, out_h, False, cpu), _source_positions(w, out_w, False, cpu)
+        ys, xs = source_positions(h, out_h, False, cpu), source_positions(w, out_w, False, cpu)
         for lg in (logits[0], batch):
             host = sampled_argmax(lg, ys, xs)
-            assert torch.equal(host, _sampled_argmax_device(lg, ys, xs)), (out_h, out_w, len(lg))
+            assert torch.equal(host, sampled_argmax_device(lg, ys, xs)), (out_h, out_w, len(lg))
             assert torch.equal(host, old_sampled_argmax(lg, ys, xs))
+
+
+@pytest.mark.parametrize("low_hw, out_hw, align, path", [
+    ((23, 30), (360, 480), False, "cells"), ((23, 30), (361, 479), True, "cells"),  # LPS-Net's 1/16
+    ((45, 60), (360, 480), False, "rows"), ((180, 240), (360, 480), False, "corners"),
+    ((23, 30), (17, 25), False, "corners")])
+def test_every_host_path_gives_the_plain_bilinear_labels(low_hw, out_hw, align, path) -> None:
+    """The host interpolates boundary samples cell by cell for coarse logits (16x16 samples a
+    cell), from interpolated rows for finer ones (8x8) and corner by corner for the finest (2x2) or
+    fewer samples than cells: each gives the labels of a direct tap per sample, and of the torch path."""
+    from lightseg_cli.infer import labels
+
+    g = torch.Generator().manual_seed(1)
+    lg = torch.nn.functional.interpolate(torch.randn(2, 11, 7, 9, generator=g), size=low_hw, mode="bilinear")
+    ys, xs = (source_positions(n, m, align, torch.device("cpu")) for n, m in zip(low_hw, out_hw))
+    ay = labels._axis(ys.numpy().tobytes(), low_hw[0])
+    ax = labels._axis(xs.numpy().tobytes(), low_hw[1])
+    if ay.runs.shape[1] * ax.runs.shape[1] >= labels.BLOCK_SAMPLES:
+        taken = "cells"
+    else:
+        boundary = labels.mixed_cells(lg.argmax(1)[0].numpy())[ay.i0][:, ax.i0].sum()
+        taken = "corners" if boundary < low_hw[0] * out_hw[1] else "rows"
+    assert taken == path
+    host = sampled_argmax(lg, ys, xs)
+    assert torch.equal(host, sampled_argmax_device(lg, ys, xs))
+    assert torch.equal(host, old_sampled_argmax(lg, ys, xs))
+    assert (host != host[:, :1, :1]).any()  # class boundaries were in view

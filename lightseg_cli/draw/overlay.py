@@ -106,6 +106,8 @@ class Overlay:
         ``(N, H, W', 3)``. CPU tensors take the OpenCV path."""
         if labels.device.type == "cpu":
             f, lab = frames.numpy(), labels.numpy()
+            if len(lab) == 1:  # a view, not np.stack's copy of the whole image
+                return self.annotate_np(f[0], lab[0])[None]
             return np.stack([self.annotate_np(f[i], lab[i]) for i in range(len(lab))])
         return self.annotate_tensor(frames, labels)
 

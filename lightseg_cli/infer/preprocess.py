@@ -24,6 +24,7 @@ class Normalizer:
         self.scale = 1.0 / std
         self.shift = -mean / std
         self.uint8_resize = True  # CPU: resize uint8 directly (GPUs resize float, then round)
+        self._row_cache: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 NCHW -> float32 NCHW at the network size, with the spec's filter."""
@@ -43,7 +44,24 @@ class Normalizer:
         channel order (training feeds its augmented crops through here too)."""
         if self.spec.order == "bgr":
             x = x.flip(1)
-        return (x * self.scale + self.shift).to(self.dtype)
+        n, c, h, w = x.shape
+        rows = x.permute(0, 2, 3, 1)
+        if not rows.is_contiguous():
+            return (x * self.scale + self.shift).to(self.dtype)
+        # Channels-last: broadcasting a (1, 3, 1, 1) scale over interleaved pixels runs element by
+        # element (0.8 ms at 480x360 on one core); a whole row of interleaved scales broadcasts
+        # along contiguous memory (0.09 ms). The same multiply then add, so the same values.
+        scale, shift = self._rows(w, x.device)
+        rows = torch.mul(rows.reshape(n * h, w * c), scale).add_(shift)
+        return rows.view(n, h, w, c).permute(0, 3, 1, 2).to(self.dtype)
+
+    def _rows(self, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scale and shift of one channels-last row of ``width`` pixels (cached)."""
+        key = (width, device)
+        if key not in self._row_cache:
+            self._row_cache[key] = (self.scale.to(device).view(3).repeat(width),
+                                    self.shift.to(device).view(3).repeat(width))
+        return self._row_cache[key]
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, h, w)`` normalised, in the spec's channel order."""

@@ -5,7 +5,7 @@ attributed to each. ``Segmenter.__call__`` chains them for one-off use.
 
 Labels are taken at the network size and resized to the frame with nearest neighbour, as the
 authors' scripts do; ``exact_labels`` gives the labels of bilinearly resized logits instead,
-computed cheaply and exactly by ``resized_argmax``. Networks whose last step is a bilinear resize
+computed cheaply and exactly by ``resized_argmax`` (``labels.py``). Networks whose last step is a bilinear resize
 of the logits (ESPNet-C, ESPNetv2, LPS-Net) skip it on the torch backend; ``sampled_argmax`` then
 gives the same labels straight from the low-resolution logits.
 """
@@ -21,159 +21,8 @@ import torch.nn.functional as F
 from ..models.layers import LogitResize
 from ..zoo import ModelCfg, create_model
 from .backends import LOW_RES_LOGITS, Backend, make_backend
+from .labels import nearest_exact, repeat_labels, resized_argmax, sampled_argmax, source_positions
 from .preprocess import Normalizer, fit_size
-
-
-def _taps(src: torch.Tensor, n_in: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Bilinear taps (index below, index above, weight of the one above) at source positions."""
-    src = src.clamp(min=0)
-    i0 = src.floor().long().clamp(max=n_in - 1)
-    return i0, (i0 + 1).clamp(max=n_in - 1), src - i0
-
-
-def _source_positions(n_in: int, n_out: int, align_corners: bool, device: torch.device) -> torch.Tensor:
-    """Where ``F.interpolate(mode="bilinear")`` samples the input for each output index."""
-    out = torch.arange(n_out, device=device, dtype=torch.float32)
-    if align_corners:
-        return out * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
-    return (out + 0.5) * (n_in / n_out) - 0.5
-
-
-def _nearest_exact(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
-    """Source indices of ``F.interpolate(mode="nearest-exact")``."""
-    return ((torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * (n_in / n_out)).floor().long().clamp(
-        max=n_in - 1)
-
-
-def _mixed_cells(low: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """Cells (i, j)-(i+1, j+1) of ``(..., h, w)`` labels (a NumPy array or a tensor) whose four
-    corners disagree; edges clamp, so the last row and column compare only along the edge."""
-    mixed = low != low  # all False, of low's kind
-    mixed[..., :, :-1] |= low[..., :, 1:] != low[..., :, :-1]
-    mixed[..., :-1, :] |= low[..., 1:, :] != low[..., :-1, :]
-    mixed[..., :-1, :-1] |= low[..., 1:, 1:] != low[..., :-1, :-1]
-    return mixed
-
-
-def sampled_argmax(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """``argmax`` of the logits bilinearly sampled at rows ``ys`` x columns ``xs`` (float source
-    positions), as uint8 ``(N, len(ys), len(xs))``, computed cheaply and exactly.
-
-    A sample is a convex combination of four source pixels. Where those four share their arg-max
-    class c, c stays the arg-max of any convex combination (logit_c beats every other logit at
-    each corner, so it beats it in the weighted sum too): the low-resolution label is the answer.
-    Only samples in cells on class boundaries (about a fifth at LPS-Net's stride 16) are
-    interpolated for real.
-
-    The interpolation is separable: the source rows are first interpolated along x at every output
-    column (``N x h x len(xs) x C`` values, small), then each boundary sample blends two of those
-    rows. The arithmetic per sample is the same as a direct bilinear tap, so the labels are too.
-    On the host this runs in NumPy (its gathers are several times faster there than torch's
-    ``index_select``; ``benchmarks/postprocess.py``), on a GPU in torch: the same arithmetic.
-    """
-    if logits.device.type == "cpu":
-        return torch.from_numpy(_sampled_argmax_host(logits.numpy(), ys.numpy(), xs.numpy()))
-    return _sampled_argmax_device(logits, ys, xs)
-
-
-def _sampled_argmax_device(logits: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """:func:`sampled_argmax` in torch ops, for logits on a GPU."""
-    n, c, h, w = logits.shape
-    low = logits.argmax(1).to(torch.uint8)
-    mixed = _mixed_cells(low)
-    y0, y1, ly = _taps(ys, h)
-    x0, x1, lx = _taps(xs, w)
-    out = low.index_select(1, y0).index_select(2, x0)
-    flat = mixed.index_select(1, y0).index_select(2, x0).reshape(-1).nonzero().squeeze(1)
-    if flat.numel():
-        ow = xs.numel()
-        wx = lx.to(logits.dtype)
-        # rows[(b, i, x)] = logits of source row i of image b, interpolated along x at output column x
-        rows = logits.index_select(3, x0) * (1 - wx) + logits.index_select(3, x1) * wx
-        rows = rows.permute(0, 2, 3, 1).reshape(-1, c)
-        b, rest = flat // (ys.numel() * ow), flat % (ys.numel() * ow)
-        by, bx = rest // ow, rest % ow
-        base = b * (h * ow) + bx
-        top = rows.index_select(0, base + y0.index_select(0, by) * ow)
-        bottom = rows.index_select(0, base + y1.index_select(0, by) * ow)
-        wy = ly.to(logits.dtype).index_select(0, by)[:, None]
-        out.view(-1)[flat] = (top * (1 - wy) + bottom * wy).argmax(1).to(torch.uint8)
-    return out
-
-
-def _argmax0(v: np.ndarray) -> np.ndarray:
-    """``v.argmax(0)`` as uint8 for a few rows of many values, one pass per row (NumPy's arg-max
-    along a non-last axis copies the array first); the first maximum wins, as in ``argmax``."""
-    best = v[0].copy()
-    idx = np.zeros(v.shape[1:], np.uint8)
-    for ch in range(1, len(v)):
-        more = v[ch] > best
-        idx[more] = ch
-        np.maximum(best, v[ch], out=best)
-    return idx
-
-
-def _sampled_argmax_host(logits: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """:func:`sampled_argmax` in NumPy, one image at a time, the same float32 arithmetic.
-
-    Boundary samples blend rows interpolated along x; those rows are made for every source row
-    when the samples are many (coarse logits, e.g. LPS-Net's 1/16), while for fine logits (ESPNetv2's
-    1/2, where a few percent of the samples are on boundaries) each sample gathers its four corners.
-    """
-    n, c, h, w = logits.shape
-    y0, y1, ly = (a.numpy() for a in _taps(torch.from_numpy(ys), h))
-    x0, x1, lx = (a.numpy() for a in _taps(torch.from_numpy(xs), w))
-    one = np.float32(1)
-    wx, wy = lx.astype(np.float32), ly.astype(np.float32)
-    ow = xs.size
-    out = np.empty((n, ys.size, ow), np.uint8)
-    for k in range(n):
-        chw = logits[k]
-        low = _argmax0(chw)
-        out[k] = low[y0][:, x0]
-        flat = np.flatnonzero(_mixed_cells(low)[y0][:, x0])
-        if not flat.size:
-            continue
-        by, bx = np.divmod(flat, ow)
-        if flat.size < h * ow:  # fewer samples than interpolated rows would hold: corners per sample
-            hwc = np.ascontiguousarray(chw.transpose(1, 2, 0)).reshape(-1, c)
-            r0, r1, c0, c1 = y0[by] * w, y1[by] * w, x0[bx], x1[bx]
-            wxb, wyb = wx[bx][:, None], wy[by][:, None]
-            top = hwc[r0 + c0] * (one - wxb) + hwc[r0 + c1] * wxb
-            bottom = hwc[r1 + c0] * (one - wxb) + hwc[r1 + c1] * wxb
-            out[k].reshape(-1)[flat] = (top * (one - wyb) + bottom * wyb).argmax(1)
-        else:
-            # rows[:, i * W + x] = the logits of source row i interpolated along x at output column x
-            rows = (chw[:, :, x0] * (one - wx) + chw[:, :, x1] * wx).reshape(c, -1)
-            wyb = wy[by]
-            v = rows.take(y0[by] * ow + bx, 1) * (one - wyb) + rows.take(y1[by] * ow + bx, 1) * wyb
-            out[k].reshape(-1)[flat] = _argmax0(v)
-    return out
-
-
-def resized_argmax(logits: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
-    """``argmax(F.interpolate(logits, out_hw, mode="bilinear"))`` as uint8, without the resize."""
-    (h, w), dev = logits.shape[2:], logits.device
-    return sampled_argmax(logits, _source_positions(h, out_hw[0], False, dev),
-                          _source_positions(w, out_hw[1], False, dev))
-
-
-def repeat_labels(labels: torch.Tensor, rows: torch.Tensor | np.ndarray | None,
-                  cols: torch.Tensor | np.ndarray | None) -> torch.Tensor:
-    """``labels[:, rows][:, :, cols]`` for uint8 ``(N, H, W)`` labels (None: keep that axis): a
-    nearest-neighbour resize by index. NumPy index arrays gather on the host (for CPU tensors)."""
-    if rows is None and cols is None:
-        return labels
-    if isinstance(rows, np.ndarray) or isinstance(cols, np.ndarray):
-        a = labels.numpy()
-        if rows is not None:
-            a = a[:, rows]
-        if cols is not None:
-            a = a[:, :, cols]
-        return torch.from_numpy(a)
-    if rows is not None:
-        labels = labels.index_select(1, rows)
-    return labels if cols is None else labels.index_select(2, cols)
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -327,8 +176,8 @@ class Segmenter:
             ac = self.logit_resize.align_corners  # type: ignore[union-attr]
             axes = []
             for n_low, n_net, n_out in zip(low_hw, (self.size[1], self.size[0]), out_hw):
-                pos = _source_positions(n_low, n_net, ac, device)  # the skipped resize's sample points
-                pick = _nearest_exact(n_net, n_out, device)  # the network-size pixels the frame shows
+                pos = source_positions(n_low, n_net, ac, device)  # the skipped resize's sample points
+                pick = nearest_exact(n_net, n_out, device)  # the network-size pixels the frame shows
                 # Larger frame: sample each network pixel once, then repeat them (uint8); smaller: sample what shows.
                 axes.append((pos, pick) if n_out > n_net else (pos[pick], None))
             (ys, yi), (xs, xi) = axes
