@@ -112,8 +112,13 @@ class Segmenter:
         if isinstance(frames, torch.Tensor):
             t = frames
         else:
-            arr = frames if isinstance(frames, np.ndarray) and frames.ndim == 4 else np.stack(list(frames))
-            t = torch.from_numpy(np.ascontiguousarray(arr))
+            if isinstance(frames, np.ndarray) and frames.ndim == 4:
+                arr = frames
+            else:
+                frames = list(frames)  # one frame: a view of it; np.stack would copy it whole
+                arr = frames[0][None] if len(frames) == 1 else np.stack(frames)
+            arr = np.ascontiguousarray(arr)
+            t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
         if self.device.type == "cuda":
             t = t.pin_memory() if not t.is_pinned() else t
             return t.to(self.device, non_blocking=True)
