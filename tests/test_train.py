@@ -4,6 +4,7 @@ the shipped LPS-Net weights score above a sanity floor."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -336,8 +337,8 @@ def test_cutmix_and_jitter_in_training_batches_and_on_the_command_line(cli, mini
                                 batch=4, size=(160, 128), jitter=0.0, cutmix=p))
 
     plain, mixed = trainer(0.0, "a")._batch(0, 0, np.arange(4)), trainer(1.0, "b")
-    x, y, _, _ = mixed._batch(0, 0, np.arange(4))
-    x2, y2, _, _ = mixed._batch(0, 0, np.arange(4))
+    x, y, _, _, _ = mixed._batch(0, 0, np.arange(4))
+    x2, y2, _, _, _ = mixed._batch(0, 0, np.arange(4))
     assert torch.equal(x, x2) and torch.equal(y, y2)
     changed = (x != plain[0]).any(1)
     assert changed.any() and all(changed[i].sum() < changed[i].numel() for i in range(4))
@@ -351,3 +352,54 @@ def test_cutmix_and_jitter_in_training_batches_and_on_the_command_line(cli, mini
     assert record["cutmix"] == 0.5 and record["jitter"] == 0.5
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", out, "--cutmix", "1.5")
     assert r.code == 2 and "--cutmix" in r.err, r.err
+
+
+def test_feature_distillation_from_an_imagenet_backbone(cli, mini_camvid, tmp_path: Path) -> None:
+    """``--hint-teacher``: the student's projected backbone features move towards the ImageNet
+    EfficientNet-Lite0's on the training crops; the projections resume with the run and stay out
+    of the weights that ship; a student without backbone features is refused."""
+    import importlib.metadata
+
+    from lightseg_cli.errors import UsageError
+    from lightseg_cli.zoo.backbones import BACKBONE_WEIGHTS, EXTRA_INSTALL
+
+    try:
+        importlib.metadata.distribution(BACKBONE_WEIGHTS["efficientnet-lite0-imagenet"].package)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"the ImageNet weights are not installed ({EXTRA_INSTALL})")
+    train, val = mini_camvid
+
+    def cfg(out: str, epochs: int) -> TrainCfg:
+        return TrainCfg(model="ghostnet-camvid", data=str(train), val=None, out=str(tmp_path / out), epochs=epochs,
+                        batch=4, size=(160, 128), scale=(1.0, 1.0), jitter=0.0, lr=3e-3, warmup_epochs=0,
+                        loss="ce", pretrained=False, hint_teacher="efficientnet-lite0", hint_weight=1.0)
+
+    torch.manual_seed(0)
+    t = Trainer(cfg("run", 6))
+    x, _, _, _, hint_x = t._batch(0, 0, np.arange(4))
+    assert hint_x is not None and hint_x.shape == x.shape
+
+    def distance() -> float:
+        with torch.no_grad():
+            t.model.eval()
+            d = float(t.hints.loss(t.net.forward_features(x)[1], hint_x))  # type: ignore[union-attr]
+            t.model.train()
+            return d
+
+    before = distance()
+    t.fit(stop_after=3)
+    resumed = Trainer(cfg("run", 6))
+    resumed.resume(tmp_path / "run" / "last.pth")
+    for a, b in zip(t.hints.proj.parameters(), resumed.hints.proj.parameters()):  # type: ignore[union-attr]
+        assert torch.equal(a, b)
+    t.fit()
+    assert distance() < before * 0.8
+    shipped = torch.load(tmp_path / "run" / "best.pth", map_location="cpu", weights_only=True)
+    assert not any(k.startswith(("proj", "teacher")) for k in shipped["state_dict"])
+    assert "hint_projections" in torch.load(tmp_path / "run" / "last.pth", map_location="cpu", weights_only=True)
+
+    with pytest.raises(UsageError, match="backbone"):
+        Trainer(replace(cfg("lps", 1), model="lpsnet-s"))
+    r = cli("train", "--model", "ghostnet-camvid", "--scratch", "--data", train, "--out", tmp_path / "cli",
+            "--hint-teacher", "ghostnet-camvid", "--epochs", "1")
+    assert r.code == 2 and "no pre-trained backbone" in r.err, r.err

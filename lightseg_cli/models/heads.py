@@ -73,4 +73,9 @@ class BackboneSeg(nn.Module):
         self.logit_resize = LogitResize(align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logit_resize(self.head(self.backbone.features(x)), x.shape[2:])
+        return self.forward_features(x)[0]
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The logits and the backbone features they came from (feature distillation reads both)."""
+        feats = self.backbone.features(x)
+        return self.logit_resize(self.head(feats), x.shape[2:]), feats

@@ -3,7 +3,8 @@
 Recipe: random scale / crop / flip / colour jitter (``augment.py``), optionally CutMix within each
 batch (``mix.py``), cross-entropy with an ignore label (plain, OHEM or class-weighted), AdamW or SGD
 with linear warm-up then cosine or poly decay per step, mixed precision on CUDA. With a teacher, its
-logits are distilled too, also on unlabelled frames (``unlabelled.py``), whose label is all ignore.
+logits are distilled too, also on unlabelled frames (``unlabelled.py``), whose label is all ignore;
+with a hint teacher, a pre-trained backbone's features are distilled into the student's (``hints.py``).
 Every epoch writes ``last.pth`` (everything needed to continue exactly: weights, optimiser, epoch,
 RNG state, best score); every ``val_every`` epochs the model is scored on the validation set and
 ``best.pth`` keeps the best one. ``metrics.jsonl`` logs each epoch. ``best.pth`` and ``last.pth``
@@ -40,6 +41,7 @@ from ..zoo.pretrained import Dataset
 from ..zoo.registry import build_model
 from .augment import AugmentCfg, augment
 from .distill import Teacher
+from .hints import Hints
 from .losses import SegLoss, class_weights, distillation_loss
 from .mix import MixBatch, cutmix
 from .unlabelled import Unlabelled, load_unlabelled
@@ -76,6 +78,8 @@ class TrainCfg:
     teacher_flip: bool = False  # also average the teacher over mirrored images
     kd_weight: float = 1.0
     kd_temperature: float = 1.0
+    hint_teacher: str | None = None  # zoo entry whose pre-trained backbone features the student's learn (hints.py)
+    hint_weight: float = 1.0
     cutmix: float = 0.0  # probability that an image gets a rectangle of another one of its batch (mix.py)
     val_every: int = 5
     device: str | None = None
@@ -236,7 +240,15 @@ class Trainer:
         self.images += self.unlabelled.frames  # indices from len(self.labels) on are unlabelled
         weight = class_weights(self.labels, dataset.scored) if cfg.loss == "weighted" else None
         self.criterion = SegLoss(cfg.loss, cfg.ignore_index, weight).to(self.device)
+        self.hints = None
+        if cfg.hint_teacher:
+            if self.model is not self.net:
+                raise UsageError("--hint-teacher does not combine with --classes-as")
+            self.hints = Hints(cfg.hint_teacher, self.net, self.device)
+            self.log(f"feature distillation from {self.hints.source}")
         groups = _param_groups(self.model, cfg.weight_decay)
+        if self.hints is not None:
+            groups += _param_groups(self.hints.proj, cfg.weight_decay)
         if cfg.optimizer == "sgd":
             self.opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
         elif cfg.optimizer == "adamw":
@@ -285,17 +297,19 @@ class Trainer:
 
     def _batch(
         self, epoch: int, step: int, order: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Images, labels, teacher logits (None without a teacher) and distillation mask of a step."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """Images, labels, teacher logits (None without a teacher), distillation mask and the hint
+        teacher's input (None without one) of a step."""
         idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
         imgs, labs, softs, masks = zip(*(self._sample(epoch, int(i)) for i in idx))
         b = MixBatch(np.stack(imgs), np.stack(labs), np.stack(masks), None if self.soft is None else np.stack(softs))
         b = cutmix(b, np.random.default_rng([self.cfg.seed, epoch, step, 1]), self.cfg.cutmix)  # no-op at 0
-        x = torch.from_numpy(b.images).to(self.device).permute(0, 3, 1, 2)
-        x = self.norm.normalize(x).contiguous(memory_format=torch.channels_last)
+        crops = torch.from_numpy(b.images).to(self.device).permute(0, 3, 1, 2)
+        x = self.norm.normalize(crops).contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(b.labels).to(self.device).long()
         soft = None if b.soft is None else torch.from_numpy(b.soft).to(self.device).permute(0, 3, 1, 2)
-        return x, y, soft, torch.from_numpy(b.masks).to(self.device)
+        hint_x = None if self.hints is None else self.hints.teacher_input(crops)
+        return x, y, soft, torch.from_numpy(b.masks).to(self.device), hint_x
 
     def loss(self, out: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         """The segmentation loss on labelled pixels plus, with a teacher, the weighted distillation
@@ -305,9 +319,19 @@ class Trainer:
             loss = loss + self.cfg.kd_weight * distillation_loss(out.float(), soft, mask, self.cfg.kd_temperature)
         return loss
 
+    def _step_loss(self, x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, mask: torch.Tensor,
+                   hint_x: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`loss` of the network on ``x``, plus the weighted feature distillation loss."""
+        if self.hints is None or hint_x is None:
+            return self.loss(self.model(x), y, soft, mask)
+        out, feats = self.net.forward_features(x)  # type: ignore[operator]
+        return self.loss(out, y, soft, mask) + self.cfg.hint_weight * self.hints.loss(feats, hint_x)
+
     def resume(self, path: str | Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=True)
         self.net.load_state_dict(ck["model"])
+        if self.hints is not None and "hint_projections" in ck:
+            self.hints.proj.load_state_dict(ck["hint_projections"])
         self.opt.load_state_dict(ck["optimizer"])
         if "scaler" in ck:
             self.scaler.load_state_dict(ck["scaler"])
@@ -331,6 +355,8 @@ class Trainer:
                 "rng": _rng_state(),
                 "train_cfg": asdict(self.cfg),
             }
+            if self.hints is not None:
+                obj["hint_projections"] = self.hints.proj.state_dict()
         with atomic.replacing(self.out / name) as tmp:
             torch.save(obj, tmp)
 
@@ -362,11 +388,11 @@ class Trainer:
                 lr = _lr_at(gstep, total, warmup, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x, y, soft, mask = pending.result()
+                x, y, soft, mask, hint_x = pending.result()
                 if step + 1 < self.steps_per_epoch:
                     pending = self._pool.submit(self._batch, self.epoch, step + 1, order)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    loss = self.loss(self.model(x), y, soft, mask)
+                    loss = self._step_loss(x, y, soft, mask, hint_x)
                 self.opt.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.opt)
