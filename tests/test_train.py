@@ -265,7 +265,7 @@ def test_unlabelled_frames_train_on_the_teacher_alone(mini_camvid, tmp_path: Pat
                          size=(160, 128), input_size=(240, 176), scale=(0.5, 0.5), jitter=0.0, teacher="lpsnet-m",
                          teacher_scales=(0.5,), unlabelled=(str(_frames_folder(tmp_path / "frames", 4)),)))
     assert len(t.images) == 12 and len(t.labels) == 8
-    x, y, soft, mask = t._batch(0, 0, np.arange(8, 12))
+    x, y, soft, mask, _ = t._batch(0, 0, np.arange(8, 12))
     assert (y == 255).all() and soft is not None
     assert mask.sum((1, 2)).tolist() == [120 * 88] * 4  # the frame at half its 240x176 input size
     assert not soft.permute(0, 2, 3, 1)[~mask].any()  # padding: no teacher logits
@@ -280,7 +280,7 @@ def test_unlabelled_frames_train_on_the_teacher_alone(mini_camvid, tmp_path: Pat
     assert torch.isfinite(total) and total.item() == pytest.approx(distillation_loss(out.float(), soft, mask).item())
     assert any(g.any() for g in torch.autograd.grad(total, params))
 
-    x, y, soft, mask = t._batch(0, 0, np.array([0, 1, 8, 9]))
+    x, y, soft, mask, _ = t._batch(0, 0, np.array([0, 1, 8, 9]))
     out = t.model(x)
     assert torch.isfinite(t.loss(out, y, soft, mask))
     ce = SegLoss("ce", 255)

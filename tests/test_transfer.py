@@ -95,7 +95,7 @@ def test_finetuning_from_mapped_weights_lowers_the_loss(shared_weights, mini_los
                    scale=(1.0, 1.0), jitter=0.0, lr=5e-4, warmup_epochs=0, loss="ce")
     trainer = Trainer(cfg)
     order = np.arange(4)
-    x, y, _, _ = trainer._batch(0, 0, order)
+    x, y = trainer._batch(0, 0, order)[:2]
 
     def loss() -> float:
         trainer.model.train()

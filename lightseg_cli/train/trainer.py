@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -84,6 +84,16 @@ class TrainCfg:
     val_every: int = 5
     device: str | None = None
     seed: int = 0
+
+
+class StepBatch(NamedTuple):
+    """What one optimiser step trains on, on the training device."""
+
+    x: torch.Tensor  # normalised crops, channels-last
+    y: torch.Tensor  # labels (ignore where none)
+    soft: torch.Tensor | None  # teacher logits (None without a teacher)
+    mask: torch.Tensor  # where the teacher is distilled
+    hint_x: torch.Tensor | None  # the hint teacher's input (None without one)
 
 
 @dataclass(frozen=True)
@@ -295,11 +305,8 @@ class Trainer:
         im, lb, sf = augment(self.images[i], lab, rng, self.aug, None if self.soft is None else self.soft[i])
         return im, lb if labelled else np.full_like(lb, ignore), sf, lb != ignore
 
-    def _batch(
-        self, epoch: int, step: int, order: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
-        """Images, labels, teacher logits (None without a teacher), distillation mask and the hint
-        teacher's input (None without one) of a step."""
+    def _batch(self, epoch: int, step: int, order: np.ndarray) -> StepBatch:
+        """The images, labels and targets of a step."""
         idx = order[step * self.cfg.batch : (step + 1) * self.cfg.batch]
         imgs, labs, softs, masks = zip(*(self._sample(epoch, int(i)) for i in idx))
         b = MixBatch(np.stack(imgs), np.stack(labs), np.stack(masks), None if self.soft is None else np.stack(softs))
@@ -309,7 +316,7 @@ class Trainer:
         y = torch.from_numpy(b.labels).to(self.device).long()
         soft = None if b.soft is None else torch.from_numpy(b.soft).to(self.device).permute(0, 3, 1, 2)
         hint_x = None if self.hints is None else self.hints.teacher_input(crops)
-        return x, y, soft, torch.from_numpy(b.masks).to(self.device), hint_x
+        return StepBatch(x, y, soft, torch.from_numpy(b.masks).to(self.device), hint_x)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor:
         """The segmentation loss on labelled pixels plus, with a teacher, the weighted distillation
@@ -319,13 +326,12 @@ class Trainer:
             loss = loss + self.cfg.kd_weight * distillation_loss(out.float(), soft, mask, self.cfg.kd_temperature)
         return loss
 
-    def _step_loss(self, x: torch.Tensor, y: torch.Tensor, soft: torch.Tensor | None, mask: torch.Tensor,
-                   hint_x: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`loss` of the network on ``x``, plus the weighted feature distillation loss."""
-        if self.hints is None or hint_x is None:
-            return self.loss(self.model(x), y, soft, mask)
-        out, feats = self.net.forward_features(x)  # type: ignore[operator]
-        return self.loss(out, y, soft, mask) + self.cfg.hint_weight * self.hints.loss(feats, hint_x)
+    def _step_loss(self, b: StepBatch) -> torch.Tensor:
+        """:meth:`loss` of the network on a batch, plus the weighted feature distillation loss."""
+        if self.hints is None or b.hint_x is None:
+            return self.loss(self.model(b.x), b.y, b.soft, b.mask)
+        out, feats = self.net.forward_features(b.x)  # type: ignore[operator]
+        return self.loss(out, b.y, b.soft, b.mask) + self.cfg.hint_weight * self.hints.loss(feats, b.hint_x)
 
     def resume(self, path: str | Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -388,11 +394,11 @@ class Trainer:
                 lr = _lr_at(gstep, total, warmup, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                x, y, soft, mask, hint_x = pending.result()
+                batch = pending.result()
                 if step + 1 < self.steps_per_epoch:
                     pending = self._pool.submit(self._batch, self.epoch, step + 1, order)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                    loss = self._step_loss(x, y, soft, mask, hint_x)
+                    loss = self._step_loss(batch)
                 self.opt.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 self.scaler.step(self.opt)
