@@ -24,7 +24,7 @@ class Normalizer:
         self.scale = 1.0 / std
         self.shift = -mean / std
         self.uint8_resize = True  # CPU: resize uint8 directly (GPUs resize float, then round)
-        self._row_cache: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._row_cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # by row width
 
     def resize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 NCHW -> float32 NCHW at the network size, with the spec's filter."""
@@ -51,17 +51,15 @@ class Normalizer:
         # Channels-last: broadcasting a (1, 3, 1, 1) scale over interleaved pixels runs element by
         # element (0.8 ms at 480x360 on one core); a whole row of interleaved scales broadcasts
         # along contiguous memory (0.09 ms). The same multiply then add, so the same values.
-        scale, shift = self._rows(w, x.device)
+        scale, shift = self._rows(w)
         rows = torch.mul(rows.reshape(n * h, w * c), scale).add_(shift)
         return rows.view(n, h, w, c).permute(0, 3, 1, 2).to(self.dtype)
 
-    def _rows(self, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rows(self, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The scale and shift of one channels-last row of ``width`` pixels (cached)."""
-        key = (width, device)
-        if key not in self._row_cache:
-            self._row_cache[key] = (self.scale.to(device).view(3).repeat(width),
-                                    self.shift.to(device).view(3).repeat(width))
-        return self._row_cache[key]
+        if width not in self._row_cache:
+            self._row_cache[width] = (self.scale.view(3).repeat(width), self.shift.view(3).repeat(width))
+        return self._row_cache[width]
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, 3)`` uint8 RGB -> ``(N, 3, h, w)`` normalised, in the spec's channel order."""

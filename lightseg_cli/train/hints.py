@@ -60,6 +60,7 @@ class Hints(nn.Module):
         state, self.source = initial_weights(cfg)  # raises, with the install hint, when the extra is missing
         net = build_model(cfg)
         net.load_state_dict(state, strict=False)
+        # Frozen, batch norms included: nothing puts it back in training mode (it is not part of the student).
         self.teacher = net.backbone.to(device).eval().requires_grad_(False)  # type: ignore[union-attr]
         self.norm = Normalizer(cfg.preprocess, cfg.input_size, device, torch.float32)
         widths = zip(student.backbone.out_channels, self.teacher.out_channels)  # type: ignore[union-attr]
@@ -74,8 +75,3 @@ class Hints(nn.Module):
             target = self.teacher.features(teacher_input)
         projected = tuple(p(f.float()) for p, f in zip(self.proj, student_features))
         return hint_loss(projected, target)  # type: ignore[arg-type]
-
-    def train(self, mode: bool = True) -> Hints:
-        super().train(mode)
-        self.teacher.eval()  # frozen batch norms whatever the mode
-        return self

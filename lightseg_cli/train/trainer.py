@@ -328,10 +328,10 @@ class Trainer:
 
     def _step_loss(self, b: StepBatch) -> torch.Tensor:
         """:meth:`loss` of the network on a batch, plus the weighted feature distillation loss."""
-        if self.hints is None or b.hint_x is None:
+        if b.hint_x is None:  # no hint teacher
             return self.loss(self.model(b.x), b.y, b.soft, b.mask)
         out, feats = self.net.forward_features(b.x)  # type: ignore[operator]
-        return self.loss(out, b.y, b.soft, b.mask) + self.cfg.hint_weight * self.hints.loss(feats, b.hint_x)
+        return self.loss(out, b.y, b.soft, b.mask) + self.cfg.hint_weight * self.hints.loss(feats, b.hint_x)  # type: ignore[union-attr]
 
     def resume(self, path: str | Path) -> None:
         ck = torch.load(path, map_location="cpu", weights_only=True)
