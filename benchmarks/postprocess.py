@@ -4,8 +4,10 @@ The "old" steps are the postprocess lightseg had before it was made proportional
 written out here as they were: every frame pixel sampled from the low-res logits (one bilinear tap
 per boundary pixel), colours by a 3-channel LUT on a merged label image, ``--classes`` by a masked
 NumPy copy, the legend rendered per frame row by row. The "new" steps are the package's own
-(``Segmenter.labels``, ``Overlay.annotate_np``). Both run on the same real frames and logits, one
-thread each (torch and OpenCV), old and new interleaved frame by frame; medians are reported.
+(``Segmenter.labels``, ``Overlay.annotate_np``); the last row compares the two ways a video's overlay
+reaches the encoder (RGB, then OpenCV's I420 conversion; or ``Overlay.annotate_i420``). Both run
+on the same real frames and logits, one thread each (torch and OpenCV), old and new interleaved
+frame by frame; medians are reported.
 
 Default: lpsnet-m (shipped) at 480x360 on the 960x540 frames of solidWhiteRight.mp4.
 
@@ -137,6 +139,10 @@ def main() -> None:
                                                              0.0), frames[i], labels[i]),
             lambda i: ov_cls.annotate_np(frames[i], labels[i])),
         "postprocess total": (old_total, new_total),
+        # A video's overlay: drawn in RGB and converted for the encoder, or drawn on I420 planes.
+        "overlay as the encoder's I420": (
+            lambda i: cv2.cvtColor(ov.annotate_np(frames[i], labels[i]), cv2.COLOR_RGB2YUV_I420),
+            lambda i: ov.annotate_i420(frames[i][None], labels[i][None])),
     }
     # The copies made for the in-place steps are timed on both sides alike.
     times: dict[str, dict[str, list[float]]] = {k: {"old": [], "new": []} for k in steps}

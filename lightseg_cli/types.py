@@ -82,7 +82,7 @@ class Result:
 
     frame: Frame
     labels: np.ndarray  # HxW uint8 class ids
-    overlay: np.ndarray | None = None  # uint8 RGB
+    overlay: np.ndarray | None = None  # uint8 RGB, or I420 where every sink reading it takes that (Sink.takes_i420)
 
 
 def parse_size(text: str) -> tuple[int, int]:

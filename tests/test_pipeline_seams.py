@@ -123,6 +123,21 @@ def test_sinks_declare_their_needs() -> None:
     for cls in (MaskDir, OverlayVideo, StatsLog):
         assert Sink in cls.__mro__ and cls.needs_main_thread is False
     assert Window.needs_main_thread is True
+    assert OverlayVideo.takes_i420 and not Window.takes_i420
+
+
+def test_the_overlay_is_drawn_as_i420_only_when_an_overlay_video_alone_reads_it(tmp_path: Path, seg) -> None:
+    from lightseg_cli.draw.overlay import Overlay
+    from lightseg_cli.pipeline.pipeline import Pipeline
+    from lightseg_cli.sinks.outputs import MaskDir, OverlayDir, OverlayVideo
+    from lightseg_cli.sources import open_source
+
+    overlay = Overlay(seg.cfg.dataset.palette, seg.cfg.dataset.classes)
+    video = OverlayVideo(tmp_path / "o.mp4", fps=25)
+    masks, jpegs = MaskDir(tmp_path / "m", "{index}"), OverlayDir(tmp_path / "j")
+    source = open_source(str(make_video(tmp_path / "v.mp4", frames=2)))
+    for sinks, i420 in [([video], True), ([video, masks], True), ([video, jpegs], False), ([masks], False)]:
+        assert Pipeline(source, seg, overlay, sinks).overlay_i420 is i420
 
 
 def test_a_sink_that_needs_the_main_thread_gets_the_writer(tmp_path: Path, seg) -> None:

@@ -145,6 +145,34 @@ def test_overlay_is_within_one_of_the_old_blend(clip, style: OverlayStyle) -> No
         assert (new[shown] == frame[shown]).all()  # the other classes show the frame as it is
 
 
+@pytest.mark.parametrize("style", [
+    OverlayStyle(),
+    OverlayStyle(alpha=0.3, legend=False),
+    OverlayStyle(classes=(0, 3, 8)),
+    OverlayStyle(mode="side-by-side"),
+    OverlayStyle(mode="mask"),
+])
+@pytest.mark.parametrize("crop", [(540, 960), (539, 957)])
+def test_the_i420_overlay_is_the_rgb_overlay_converted(clip, style: OverlayStyle, crop: tuple[int, int]) -> None:
+    """The overlay drawn on I420 planes for the encoder is the RGB overlay as OpenCV converts it for
+    the encoder, within 1 on every plane (odd sides lose their last row or column, as there)."""
+    seg, frames, logits = clip
+    ov = Overlay(seg.cfg.dataset.palette, seg.cfg.dataset.classes, style)
+    h, w = crop
+    for frame, lg in zip(frames, logits):
+        with torch.inference_mode():
+            labels = seg.labels(lg, frame.shape[:2])[0].numpy()[:h, :w]
+        frame = frame[:h, :w]
+        new = ov.annotate_i420(frame[None], labels[None])[0]
+        even = (slice(0, h & ~1), slice(0, w & ~1))
+        old = cv2.cvtColor(np.ascontiguousarray(ov.annotate_np(frame[even], labels[even])), cv2.COLOR_RGB2YUV_I420)
+        assert new.shape == old.shape and new.dtype == np.uint8
+        assert np.abs(new.astype(int) - old.astype(int)).max() <= 1
+        if style.mode != "side-by-side":  # so the frame itself would not pass
+            plain = cv2.cvtColor(np.ascontiguousarray(frame[even]), cv2.COLOR_RGB2YUV_I420)
+            assert np.abs(new.astype(int) - plain).mean() > 5
+
+
 def test_legend_is_rendered_once_per_set_of_classes(clip, monkeypatch: pytest.MonkeyPatch) -> None:
     seg, frames, logits = clip
     rendered: list[str] = []

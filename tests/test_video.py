@@ -112,10 +112,11 @@ def _decoded(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-@pytest.mark.parametrize("mode", ["mask", "side-by-side"])
-def test_mask_and_side_by_side_overlay_videos(cli, tmp_path: Path, mode: str) -> None:
-    """--overlay mask: the video shows the class colours of the masks; side-by-side: the frame on the
-    left, the blend on the right, twice as wide."""
+@pytest.mark.parametrize("mode", ["blend", "mask", "side-by-side"])
+def test_blend_mask_and_side_by_side_overlay_videos(cli, tmp_path: Path, mode: str) -> None:
+    """--overlay blend (the default): the frame and the class colours half and half (drawn on the
+    encoder's I420 planes); mask: the video shows the class colours of the masks; side-by-side: the
+    frame on the left, the blend on the right, twice as wide."""
     from lightseg_cli.zoo import get_cfg
 
     video = make_video(tmp_path / "c.mp4", frames=8, size=(160, 96))
@@ -132,6 +133,9 @@ def test_mask_and_side_by_side_overlay_videos(cli, tmp_path: Path, mode: str) ->
         if mode == "mask":
             assert np.abs(drawn - colours).mean() < 10
             assert np.abs(frame - colours).mean() > 30  # so the frame itself would not pass
+        elif mode == "blend":
+            blend = (frame + colours) / 2  # --alpha 0.5
+            assert np.abs(drawn - blend).mean() < 10 and np.abs(drawn - frame).mean() > 15
         else:
             left, right = drawn[:, :160], drawn[:, 160:]
             assert np.abs(left - frame).mean() < 8

@@ -10,6 +10,12 @@ every step is one pass over the frame (``benchmarks/postprocess.py`` times each)
   the other classes are copied back from the frame through a mask that a second lookup gives;
 * legend: the swatches and names of a set of classes in view are rendered once and cached, then
   blended in with one ``addWeighted`` through their mask.
+
+``Overlay.annotate_i420`` draws the same overlay straight onto the I420 planes an H.264 encoder
+takes (``draw/yuv.py``): the blend is linear, so blending the frame's Y, U and V with the classes'
+Y, U and V is blending in RGB and converting after, on half the bytes and with no conversion of
+the drawn frame (colours by one single-channel lookup per plane, chroma from the top-left label
+of each 2x2 block).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+
+from . import yuv
 
 OverlayMode = Literal["blend", "mask", "side-by-side"]
 
@@ -77,6 +85,8 @@ class Overlay:
         self.all_drawn = bool(drawn[:n].all())
         self._torch: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
         self._legends: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._legends_i420: dict[tuple, tuple[tuple[np.ndarray, ...], tuple[np.ndarray, np.ndarray]]] = {}
+        self._lut_yuv = [np.ascontiguousarray(p).reshape(256, 1) for p in yuv.palette(lut)]
 
     # --- host (CPU) path -------------------------------------------------------------------
     def colorize_np(self, labels: np.ndarray) -> np.ndarray:
@@ -99,6 +109,59 @@ class Overlay:
         if self.style.legend:
             self.draw_legend(out, labels)
         return out
+
+    # --- host path onto I420 planes (the encoder's input) ----------------------------------
+    def annotate_i420(self, frames: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> np.ndarray:
+        """``(N, H, W, 3)`` uint8 RGB frames + ``(N, H, W)`` uint8 labels on the host -> ``(N, H', W')``
+        I420 images (``yuv.planes`` splits one), the overlay that :meth:`annotate_np` draws
+        converted as ``cv2.COLOR_RGB2YUV_I420`` would convert it (within rounding; on a 2x2 block
+        of mixed classes the chroma is its top-left pixel's). Odd sides lose their last pixel row
+        or column, as the yuv420p encoder does."""
+        f, lab = np.asarray(frames), np.asarray(labels)
+        if len(lab) == 1:  # a view, not np.stack's copy
+            return self._annotate_i420(f[0], lab[0])[None]
+        return np.stack([self._annotate_i420(f[i], lab[i]) for i in range(len(lab))])
+
+    def _annotate_i420(self, frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[0] & ~1, frame.shape[1] & ~1
+        frame, labels = frame[:h, :w], labels[:h, :w]
+        if self.style.mode == "side-by-side":  # twice as wide: drawn in RGB and converted
+            return cv2.cvtColor(self.annotate_np(frame, labels), cv2.COLOR_RGB2YUV_I420)
+        out = np.empty((h * 3 // 2, w), np.uint8)
+        targets = yuv.planes(out)
+        chroma_labels = np.ascontiguousarray(labels[::2, ::2])
+        plane_labels = (labels, chroma_labels, chroma_labels)
+        if self.style.mode == "mask":
+            for plane, lab, lut in zip(targets, plane_labels, self._lut_yuv):
+                cv2.LUT(lab, lut, dst=plane)
+        else:
+            a = self.style.alpha
+            source = yuv.planes(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420))
+            for plane, src, lab, lut in zip(targets, source, plane_labels, self._lut_yuv):
+                cv2.addWeighted(src, 1.0 - a, cv2.LUT(lab, lut), a, 0.0, dst=plane)
+                if not self.all_drawn:  # the classes not drawn show the frame as it is
+                    cv2.copyTo(src, cv2.LUT(lab, self._undrawn_cv), plane)
+        if self.style.legend:
+            self._draw_legend_i420(targets, labels)
+        return out
+
+    def _draw_legend_i420(self, targets: tuple[np.ndarray, ...], labels: np.ndarray) -> None:
+        """:meth:`draw_legend` on I420 planes: the cached legend block converted once."""
+        key = self._legend_key(labels, targets[0].shape[0], targets[0].shape[1])
+        if key is None:
+            return
+        if key not in self._legends_i420:
+            legend = self._legend(*key)
+            if legend is None:
+                return
+            if len(self._legends_i420) > 4096:
+                self._legends_i420.clear()
+            self._legends_i420[key] = yuv.block(*legend)
+        blocks, (mask, chroma_mask) = self._legends_i420[key]
+        for i, (plane, block) in enumerate(zip(targets, blocks)):
+            at = 4 if i == 0 else 2
+            region = plane[at : at + block.shape[0], at : at + block.shape[1]]
+            cv2.copyTo(cv2.addWeighted(region, 0.25, block, 0.75, 0.0), mask if i == 0 else chroma_mask, region)
 
     # --- device (tensor) path --------------------------------------------------------------
     def annotate(self, frames: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -141,18 +204,23 @@ class Overlay:
     def draw_legend(self, image: np.ndarray, labels: np.ndarray, min_fraction: float = 0.005) -> None:
         """In place: a column of colour swatches and names for the drawn classes in view (those
         covering at least ``min_fraction`` of a 1-in-16 sample of the pixels)."""
-        counts = np.bincount(labels[::4, ::4].reshape(-1), minlength=256)
-        total = max(int(counts.sum()), 1)
-        present = tuple(int(c) for c in np.nonzero(counts)[0] if counts[c] / total >= min_fraction and self.drawn[c]
-                        and c < len(self.names))
-        if not present:
-            return
-        legend = self._legend(present, image.shape[0], image.shape[1])
+        key = self._legend_key(labels, image.shape[0], image.shape[1], min_fraction)
+        legend = self._legend(*key) if key is not None else None
         if legend is None:
             return
         block, mask = legend
         region = image[4 : 4 + block.shape[0], 4 : 4 + block.shape[1]]
         cv2.copyTo(cv2.addWeighted(region, 0.25, block, 0.75, 0.0), mask, region)
+
+    def _legend_key(self, labels: np.ndarray, height: int, width: int,
+                    min_fraction: float = 0.005) -> tuple[tuple[int, ...], int, int] | None:
+        """The drawn classes in view (those covering at least ``min_fraction`` of a 1-in-16 sample
+        of the pixels) and the image size: what a legend is cached by; None when no class is."""
+        counts = np.bincount(labels[::4, ::4].reshape(-1), minlength=256)
+        total = max(int(counts.sum()), 1)
+        present = tuple(int(c) for c in np.nonzero(counts)[0] if counts[c] / total >= min_fraction and self.drawn[c]
+                        and c < len(self.names))
+        return (present, height, width) if present else None
 
     def _legend(self, present: tuple[int, ...], height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
         """The legend of ``present`` for an image of this size: rows of swatch + name stacked from

@@ -117,6 +117,9 @@ class Pipeline:
         self._stop_asks = [s.stop_requested for s in sinks if hasattr(s, "stop_requested")]
         # Nothing reads the overlay (masks only, or nothing saved): it is not drawn.
         self.draws_overlay = overlay is not None and any(getattr(s, "needs_overlay", True) for s in sinks)
+        # Only an overlay video reads it: drawn on the encoder's I420 planes (half the bytes, no conversion).
+        self.overlay_i420 = self.draws_overlay and all(getattr(s, "takes_i420", False) for s in sinks
+                                                       if getattr(s, "needs_overlay", True))
         self.layout = self._layout(cfg)
         self.cfg = cfg = replace(cfg, workers=self.layout.workers, threads=self.layout.threads,
                                  post_workers=self.layout.post_workers)
@@ -213,7 +216,10 @@ class Pipeline:
             frames = b.tensor
             if not self.cfg.overlay_on_device and labels.device.type != "cpu":
                 frames, labels = frames.cpu(), labels.cpu()
-            drawn = self.overlay.annotate(frames, labels) if self.draws_overlay else None  # type: ignore[union-attr]
+            drawn = None
+            if self.draws_overlay:
+                on_host = self.overlay_i420 and labels.device.type == "cpu"
+                drawn = (self.overlay.annotate_i420 if on_host else self.overlay.annotate)(frames, labels)  # type: ignore[union-attr]
             host = labels.cpu().numpy() if labels.device.type != "cpu" else labels.numpy()
             return [Result(f, host[i], None if drawn is None else drawn[i]) for i, f in enumerate(b.frames)]
 

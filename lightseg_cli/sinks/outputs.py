@@ -36,10 +36,14 @@ class Sink(Protocol):
       asked this sink to stop the run; reading then stops and what is queued is finished;
     * ``needs_overlay``: ``write`` reads ``result.overlay``. When no sink of a run does (masks,
       statistics, or nothing saved at all), the overlay is not drawn and ``overlay`` is None.
+    * ``takes_i420``: ``write`` also takes the overlay as one I420 image (``draw/yuv.py``). When
+      every sink that reads the overlay does (an overlay video alone), the host draws it on I420
+      planes, the encoder's own input, instead of RGB.
     """
 
     needs_main_thread: ClassVar[bool] = False
     needs_overlay: ClassVar[bool] = True
+    takes_i420: ClassVar[bool] = False
 
     def write(self, result: Result) -> None: ...
 
@@ -120,6 +124,8 @@ class OverlayDir(Sink):
 class OverlayVideo(Sink):
     """``DIR/<stem>_overlay.mp4`` (H.264, yuv420p) at the source's frame rate (divided by the stride)."""
 
+    takes_i420 = True
+
     def __init__(self, path: Path, fps: Fraction, crf: int = 23, preset: str = "superfast",
                  codec: str = "libx264", threads: int = 0) -> None:
         self.path, self.fps, self.crf, self.preset, self.codec = path, fps, crf, preset, codec
@@ -131,6 +137,8 @@ class OverlayVideo(Sink):
             return
         if self.writer is None:
             h, w = result.overlay.shape[:2]
+            if result.overlay.ndim == 2:  # I420: the Y plane's rows, then half as many of U and V
+                h = h * 2 // 3
             self.writer = VideoWriter(self.path, (w, h), self.fps, codec=self.codec, crf=self.crf, preset=self.preset,
                                       encoder_threads=self.threads)
         self.writer.write(result.overlay)

@@ -68,8 +68,14 @@ class VideoWriter:
         self._closed = False
 
     def write(self, image: np.ndarray) -> None:
-        """Append one frame: HxWx3 uint8 RGB, or HxW uint8 for the gray (class-id) writer."""
+        """Append one frame: HxWx3 uint8 RGB, or HxW uint8 for the gray (class-id) writer, or for
+        the yuv420p writer an I420 image of its size (``draw/yuv.py``), which is encoded as it is."""
         w, h = self.size
+        if image.ndim == 2 and not self.gray:
+            if image.shape == (h * 3 // 2, w):
+                self._encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p"))
+                return
+            image = cv2.cvtColor(image, cv2.COLOR_YUV2RGB_I420)
         if image.shape[1] != w or image.shape[0] != h:
             if image.shape[1] >= w and image.shape[0] >= h and image.shape[1] - w <= 1 and image.shape[0] - h <= 1:
                 image = image[:h, :w]
@@ -80,6 +86,9 @@ class VideoWriter:
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray")
         else:  # OpenCV's BT.601 conversion: a third of swscale's cost here, the same PSNR after x264
             vf = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+        self._encode(vf)
+
+    def _encode(self, vf: av.VideoFrame) -> None:
         vf.pts = self.frames
         try:
             for packet in self.stream.encode(vf):
