@@ -55,6 +55,7 @@ class Frame:
     time: float | None = None  # seconds from the start of the source
     name: str = ""  # output stem for image inputs ("" for video frames)
     path: Path | None = None  # the file it came from, for image inputs
+    i420: np.ndarray | None = None  # the decoder's own limited-range I420 of an even-sided frame (draw/yuv.py)
 
 
 @dataclass(frozen=True)

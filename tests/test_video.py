@@ -204,3 +204,30 @@ def test_bench_reports_all_three_modes_in_json(cli, small_video: Path) -> None:
             "torch-plain", "--json")
     assert r.code == 0, r.err
     assert r.json()["backend"] == "torch-plain"
+
+
+def test_video_frames_carry_the_planes_they_were_decoded_from(tmp_path: Path) -> None:
+    """A yuv420p video's frames keep the decoder's I420 (the overlay video blends those instead of
+    converting the RGB image back); they are the RGB image's, within the two conversions' rounding."""
+    from lightseg_cli.draw.overlay import Overlay
+    from lightseg_cli.sources import open_source
+    from lightseg_cli.types import Frame
+    from lightseg_cli.zoo import get_cfg
+
+    src = open_source(str(make_video(tmp_path / "c.mp4", frames=4, size=(160, 96))))
+    frames = [f for f in src if isinstance(f, Frame)]
+    assert len(frames) == 4
+    cfg = get_cfg("lpsnet-s")
+    ov = Overlay(cfg.dataset.palette, cfg.dataset.classes)
+    labels = (np.indices((96, 160)).sum(0) // 23 % 11).astype(np.uint8)  # every class, in diagonal bands
+    for f in frames:
+        assert f.i420 is not None and f.i420.shape == (144, 160)
+        back = cv2.cvtColor(f.i420, cv2.COLOR_YUV2RGB_I420)
+        assert np.abs(back.astype(int) - f.image).max() <= 3
+        from_planes = ov.annotate_i420(f.image[None], labels[None], [f.i420])[0]
+        from_rgb = ov.annotate_i420(f.image[None], labels[None])[0]
+        diff = np.abs(from_planes.astype(int) - from_rgb)
+        # Within the RGB round trip's rounding and clipping (this video has saturated colours), more
+        # at sharp colour edges in chroma, where the decoder's planes hold the encoder's subsampled
+        # chroma and the RGB image an interpolation of it.
+        assert diff[:96].max() <= 4 and diff.mean() < 0.5

@@ -20,6 +20,7 @@ of each 2x2 block).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -111,18 +112,21 @@ class Overlay:
         return out
 
     # --- host path onto I420 planes (the encoder's input) ----------------------------------
-    def annotate_i420(self, frames: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray) -> np.ndarray:
+    def annotate_i420(self, frames: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray,
+                      decoded: Sequence[np.ndarray | None] = ()) -> np.ndarray:
         """``(N, H, W, 3)`` uint8 RGB frames + ``(N, H, W)`` uint8 labels on the host -> ``(N, H', W')``
         I420 images (``yuv.planes`` splits one), the overlay that :meth:`annotate_np` draws
         converted as ``cv2.COLOR_RGB2YUV_I420`` would convert it (within rounding; on a 2x2 block
         of mixed classes the chroma is its top-left pixel's). Odd sides lose their last pixel row
-        or column, as the yuv420p encoder does."""
+        or column, as the yuv420p encoder does. ``decoded``: per frame, the I420 planes it was
+        decoded from (``Frame.i420``), blended instead of the RGB frame converted back."""
         f, lab = np.asarray(frames), np.asarray(labels)
+        planes = list(decoded) + [None] * (len(lab) - len(decoded))
         if len(lab) == 1:  # a view, not np.stack's copy
-            return self._annotate_i420(f[0], lab[0])[None]
-        return np.stack([self._annotate_i420(f[i], lab[i]) for i in range(len(lab))])
+            return self._annotate_i420(f[0], lab[0], planes[0])[None]
+        return np.stack([self._annotate_i420(f[i], lab[i], planes[i]) for i in range(len(lab))])
 
-    def _annotate_i420(self, frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def _annotate_i420(self, frame: np.ndarray, labels: np.ndarray, decoded: np.ndarray | None) -> np.ndarray:
         h, w = frame.shape[0] & ~1, frame.shape[1] & ~1
         frame, labels = frame[:h, :w], labels[:h, :w]
         if self.style.mode == "side-by-side":  # twice as wide: drawn in RGB and converted
@@ -136,7 +140,9 @@ class Overlay:
                 cv2.LUT(lab, lut, dst=plane)
         else:
             a = self.style.alpha
-            source = yuv.planes(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420))
+            if decoded is None or decoded.shape != out.shape:
+                decoded = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420)
+            source = yuv.planes(decoded)
             for plane, src, lab, lut in zip(targets, source, plane_labels, self._lut_yuv):
                 cv2.addWeighted(src, 1.0 - a, cv2.LUT(lab, lut), a, 0.0, dst=plane)
                 if not self.all_drawn:  # the classes not drawn show the frame as it is

@@ -218,8 +218,10 @@ class Pipeline:
                 frames, labels = frames.cpu(), labels.cpu()
             drawn = None
             if self.draws_overlay:
-                on_host = self.overlay_i420 and labels.device.type == "cpu"
-                drawn = (self.overlay.annotate_i420 if on_host else self.overlay.annotate)(frames, labels)  # type: ignore[union-attr]
+                if self.overlay_i420 and labels.device.type == "cpu":
+                    drawn = self.overlay.annotate_i420(frames, labels, [f.i420 for f in b.frames])  # type: ignore[union-attr]
+                else:
+                    drawn = self.overlay.annotate(frames, labels)  # type: ignore[union-attr]
             host = labels.cpu().numpy() if labels.device.type != "cpu" else labels.numpy()
             return [Result(f, host[i], None if drawn is None else drawn[i]) for i, f in enumerate(b.frames)]
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import av
 import av.error
+import numpy as np
 
 from ..errors import SourceError
 from ..types import Frame, Skipped, SourceInfo, SourceKind, SourceReport
@@ -56,6 +57,14 @@ def _open_error(e: BaseException, what: str, timeout: float) -> SourceError:
 
 # The pixel format of frames decoded on each hardware device type (FFmpeg's AV_PIX_FMT_CUDA...).
 _HW_PIX_FMT = {"cuda": "cuda"}
+
+
+def _i420(vf: Any) -> np.ndarray | None:
+    """The decoded planes as they are, when they are what an overlay video encodes (yuv420p of
+    limited or unknown range, even sides): a copy, far cheaper than converting the RGB image back."""
+    if vf.format.name != "yuv420p" or vf.color_range == 2 or vf.width % 2 or vf.height % 2:  # 2: full range
+        return None
+    return vf.to_ndarray(format="yuv420p")
 
 
 def _stream_options(uri: str) -> dict[str, str]:
@@ -184,7 +193,7 @@ class AVSource:
                                     f"(decoding {cc.pix_fmt} in software)", cc)
             for vf in decoded:
                 t = vf.time if not self.live else time.monotonic() - self._t0
-                yield Frame(index=self._next_index, image=vf.to_ndarray(format="rgb24"), time=t)
+                yield Frame(index=self._next_index, image=vf.to_ndarray(format="rgb24"), time=t, i420=_i420(vf))
                 self._next_index += 1
 
     def _reconnect(self, reason: str, attempts: int) -> tuple[Any, int]:
