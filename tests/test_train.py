@@ -403,3 +403,35 @@ def test_feature_distillation_from_an_imagenet_backbone(cli, mini_camvid, tmp_pa
     r = cli("train", "--model", "ghostnet-camvid", "--scratch", "--data", train, "--out", tmp_path / "cli",
             "--hint-teacher", "ghostnet-camvid", "--epochs", "1")
     assert r.code == 2 and "no pre-trained backbone" in r.err, r.err
+
+
+def test_a_slower_encoder_learning_rate_holds_the_pretrained_part(cli, mini_camvid, tmp_path: Path) -> None:
+    """``--encoder-lr F``: the encoder's parameters follow F times the schedule's learning rate (at 0
+    they stay exactly as they started while the head trains), the groups resume with the run, and a
+    network with no encoder is refused."""
+    from lightseg_cli.errors import UsageError
+
+    train, _ = mini_camvid
+
+    def cfg(model: str, out: str, encoder_lr: float) -> TrainCfg:
+        return TrainCfg(model=model, data=str(train), val=None, out=str(tmp_path / out), epochs=2, batch=4,
+                        size=(160, 128), scale=(1.0, 1.0), jitter=0.0, lr=3e-3, warmup_epochs=0, loss="ce",
+                        pretrained=False, encoder_lr=encoder_lr)
+
+    t = Trainer(cfg("ghostnet-camvid", "frozen", 0.0))
+    start = {k: v.clone() for k, v in t.net.named_parameters()}
+    t.fit(stop_after=1)
+    moved = {k for k, v in t.net.named_parameters() if not torch.equal(v, start[k])}
+    assert moved and all(k.startswith("head.") for k in moved)
+    assert {g["lr"] for g in t.opt.param_groups if g["lr_scale"] == 0.0} == {0.0}
+    resumed = Trainer(cfg("ghostnet-camvid", "frozen", 0.0))
+    resumed.resume(tmp_path / "frozen" / "last.pth")
+    assert [g["lr_scale"] for g in resumed.opt.param_groups] == [g["lr_scale"] for g in t.opt.param_groups]
+
+    v2 = Trainer(cfg("espnetv2-s0.5-cityscapes", "v2", 0.1))
+    slow = {id(p) for g in v2.opt.param_groups if g["lr_scale"] == 0.1 for p in g["params"]}
+    assert slow == {id(p) for p in v2.net.base_net.parameters()}  # type: ignore[union-attr]
+    with pytest.raises(UsageError, match="no pre-trained encoder"):
+        Trainer(cfg("lpsnet-s", "lps", 0.5))
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "cli", "--encoder-lr", "0.5")
+    assert r.code == 2 and "no pre-trained encoder" in r.err, r.err

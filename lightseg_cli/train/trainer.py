@@ -81,6 +81,7 @@ class TrainCfg:
     hint_teacher: str | None = None  # zoo entry whose pre-trained backbone features the student's learn (hints.py)
     hint_weight: float = 1.0
     cutmix: float = 0.0  # probability that an image gets a rectangle of another one of its batch (mix.py)
+    encoder_lr: float = 1.0  # the pre-trained encoder's learning rate as a fraction of lr
     val_every: int = 5
     device: str | None = None
     seed: int = 0
@@ -142,12 +143,26 @@ def _lr_at(step: int, total: int, warmup: int, cfg: TrainCfg) -> float:
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _param_groups(model: torch.nn.Module, wd: float) -> list[dict]:
-    decay, no_decay = [], []
+def _param_groups(model: torch.nn.Module, wd: float, scaled: frozenset[int] = frozenset(),
+                  lr_scale: float = 1.0) -> list[dict]:
+    """Weight decay on weights, not on norms and biases; the parameters in ``scaled`` (by id) get
+    their own groups whose learning rate is ``lr_scale`` times the schedule's."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+            groups.setdefault((p.ndim > 1, id(p) in scaled), []).append(p)
+    return [{"params": ps, "weight_decay": wd if decays else 0.0, "lr_scale": lr_scale if slow else 1.0}
+            for (decays, slow), ps in sorted(groups.items(), key=lambda kv: (not kv[0][0], kv[0][1]))]
+
+
+def _encoder_params(net: torch.nn.Module, model: str) -> frozenset[int]:
+    """Ids of the parameters of the network's pre-trained encoder (the submodule its class names in
+    ``encoder_module``: a backbone + head model's backbone, ESPNetv2's base network)."""
+    name = getattr(net, "encoder_module", None)
+    if name is None:
+        raise UsageError(f"--encoder-lr: {model} has no pre-trained encoder to slow down "
+                         "(backbone + head models and ESPNetv2 have one)")
+    return frozenset(id(p) for p in getattr(net, name).parameters())
 
 
 def _partial_load(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int]:
@@ -256,7 +271,8 @@ class Trainer:
                 raise UsageError("--hint-teacher does not combine with --classes-as")
             self.hints = Hints(cfg.hint_teacher, self.net, self.device)
             self.log(f"feature distillation from {self.hints.source}")
-        groups = _param_groups(self.model, cfg.weight_decay)
+        slow = _encoder_params(self.net, base.name) if cfg.encoder_lr != 1.0 else frozenset()
+        groups = _param_groups(self.model, cfg.weight_decay, slow, cfg.encoder_lr)
         if self.hints is not None:
             groups += _param_groups(self.hints.proj, cfg.weight_decay)
         if cfg.optimizer == "sgd":
@@ -393,7 +409,7 @@ class Trainer:
                 gstep = self.epoch * self.steps_per_epoch + step
                 lr = _lr_at(gstep, total, warmup, cfg)
                 for g in self.opt.param_groups:
-                    g["lr"] = lr
+                    g["lr"] = lr * g.get("lr_scale", 1.0)
                 batch = pending.result()
                 if step + 1 < self.steps_per_epoch:
                     pending = self._pool.submit(self._batch, self.epoch, step + 1, order)
