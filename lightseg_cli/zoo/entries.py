@@ -168,19 +168,21 @@ for _s in ("0.5", "1.0", "1.5", "2.0"):
 
 # Cityscapes ESPNetv2 fine-tuned on CamVid through the class map (zoo/classmap.py): the network keeps
 # its 20 Cityscapes outputs and weight format; CamVid logits are its probabilities summed per class.
-register_model(ModelCfg(
-    name="espnetv2-s2.0-camvid",
-    arch="espnetv2",
-    arch_args={"s": 2.0},
-    dataset=CAMVID11,
-    input_size=(960, 704),  # CamVid frames at 2x, close to the Cityscapes scale it was pre-trained at
-    preprocess=IMAGENET,
-    weights="espnetv2/espnetv2_s_2.0_camvid.pth",
-    size_divisor=16,
-    class_map="cityscapes:camvid",
-    description="ESPNetv2 s=2.0, authors' Cityscapes weights fine-tuned on CamVid by lightseg (see weights/README.md)",
-    paper=_ESPNETV2_PAPER,
-))
+for _s in ("1.0", "2.0"):
+    register_model(ModelCfg(
+        name=f"espnetv2-s{_s}-camvid",
+        arch="espnetv2",
+        arch_args={"s": float(_s)},
+        dataset=CAMVID11,
+        input_size=(960, 704),  # CamVid frames at 2x, close to the Cityscapes scale it was pre-trained at
+        preprocess=IMAGENET,
+        weights=f"espnetv2/espnetv2_s_{_s}_camvid.pth",
+        size_divisor=16,
+        class_map="cityscapes:camvid",
+        description=f"ESPNetv2 s={_s}, authors' Cityscapes weights fine-tuned on CamVid by lightseg "
+                    "(see weights/README.md)",
+        paper=_ESPNETV2_PAPER,
+    ))
 
 for _v in ("s", "m", "l"):
     register_model(ModelCfg(
