@@ -107,15 +107,18 @@ def test_two_postprocess_workers_keep_frame_order_and_labels(tmp_path: Path, seg
 
 def test_the_layout_rule() -> None:
     # rates: inference workers -> inferences per ms of that many workers at once (cores // workers threads each).
-    # One two-threaded worker does 24.5 inferences/s alone, two single-threaded ones 23.7: not 10% less,
-    # so the independent workers win; postprocess far below the frame time: one postprocess worker.
+    # One two-threaded worker does 24.5 inferences/s alone, two single-threaded ones 23.7: the independent
+    # workers win; postprocess far below the frame time: one postprocess worker.
     lay = decide({1: 24.5e-3, 2: 23.7e-3}, post_ms=5.0, cores=2)
     assert (lay.workers, lay.threads, lay.post_workers, lay.chosen_by) == (2, 1, 1, "measured")
-    # Ops that scale with threads: one two-threaded worker clearly faster.
-    lay = decide({1: 30e-3, 2: 23e-3}, post_ms=5.0, cores=2)
+    # 12% faster alone is not enough: espnetv2-s2.0 measured 3.7 against 3.3 inferences/s alone, and the
+    # one two-threaded worker then delivered 0.49 of the model-only rate in the pipeline, two workers 0.88.
+    assert decide({1: 3.7e-3, 2: 3.3e-3}, post_ms=15.0, cores=2).workers == 2
+    # Ops that scale with threads: one two-threaded worker far faster.
+    lay = decide({1: 36e-3, 2: 23e-3}, post_ms=5.0, cores=2)
     assert (lay.workers, lay.threads) == (1, 2)
     assert decide({1: 23e-3 * FEWER_WORKERS_GAIN * 0.99, 2: 23e-3}, 5.0, 2).workers == 2
-    lay = decide({1: 15e-3, 2: 12e-3, 4: 10e-3}, post_ms=1.0, cores=16)  # 1 worker x 16 threads
+    lay = decide({1: 16e-3, 2: 12e-3, 4: 10e-3}, post_ms=1.0, cores=16)  # 1 worker x 16 threads
     assert (lay.workers, lay.threads) == (1, 16)
     lay = decide({1: 10e-3, 2: 12e-3, 4: 11.5e-3}, post_ms=1.0, cores=16)  # 4 workers x 4 threads
     assert (lay.workers, lay.threads) == (4, 4)

@@ -16,14 +16,15 @@ the class boundaries of a street scene, so its postprocess estimate is high):
 
 The rule:
 
-1. Inference: the layout with the highest measured rate; between layouts within 10% of each
-   other, the one with more workers. The measurement has the cores to itself, the run does not:
-   decode, postprocess and encode take cores from inference at any moment, and the threads of one
-   torch op then wait for each other at every op's end, while independent single-threaded workers
-   just run slower. So fewer workers with more threads (lower latency, fewer frames in flight)
-   have to be clearly faster alone to be chosen: networks whose ops scale well with threads (on
-   larger inputs) get them; small networks, whose many small ops parallelise poorly, get one
-   single-threaded worker per core (on up to 4 cores; 4 workers sharing more cores beyond).
+1. Inference: the layout with the most workers, unless one with fewer workers is at least 1.5
+   times as fast alone. The measurement has the cores to itself, the run does not: decode,
+   postprocess and encode take cores from inference at any moment, and the threads of one torch
+   op then wait for each other at every op's end, while independent single-threaded workers just
+   run slower. Measured on 2 cores (espnetv2-s2.0 at 1024x512, torch, 2026-12-02): one two-threaded
+   worker was 12% faster alone than two single-threaded ones, yet in the pipeline its inference
+   took 418 against 222 ms sequentially and the run gave 0.49 of the model-only rate, against 0.88
+   with two workers. So fewer workers with more threads (lower latency, fewer frames in flight)
+   are chosen only when they are far faster alone, which on a few cores means almost never.
 2. Postprocess workers: enough that the postprocess stage keeps up with the frame time the work
    predicts with every core busy, ``frame_ms = (inference core-ms per frame + postprocess ms) /
    cores``: ``ceil(postprocess ms / frame_ms)``, at most one per core. With 2 cores, a second one
@@ -56,7 +57,7 @@ from ..infer.export import check_image
 from ..infer.segmenter import Segmenter
 
 ROUNDS = 2  # interleaved rounds of the inference measurement
-FEWER_WORKERS_GAIN = 1.10  # a layout with fewer workers (more threads each) must be this much faster alone
+FEWER_WORKERS_GAIN = 1.5  # a layout with fewer workers (more threads each) must be this much faster alone
 
 
 @dataclass(frozen=True)
