@@ -31,6 +31,20 @@ def need_shared(*parts: str) -> Path:
     return p
 
 
+def floor_scores(seg, tmp_path: Path) -> tuple[float, float]:
+    """mIoU of ``seg`` on every 20th CamVid val frame and every 20th frame of the held-out sequence
+    0006R0: what the shipped-weights floor tests assert on."""
+    from lightseg_cli.data.labelled import load_samples
+    from lightseg_cli.data.splits import split_by_sequence, write_list
+    from lightseg_cli.evaluate import evaluate
+
+    camvid = need_shared("data", "camvid")
+    val = load_samples(camvid / "val.txt")[::20]
+    _, held = split_by_sequence(load_samples(camvid / "train.txt"), ["0006R0"])
+    return (evaluate(seg, write_list(val, tmp_path / "val.txt")).miou,
+            evaluate(seg, write_list(held[::20], tmp_path / "held.txt")).miou)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own empty user cache; weights come from ../shared when present."""

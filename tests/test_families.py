@@ -22,7 +22,7 @@ from lightseg_cli.models.layers import fuse_for_inference
 from lightseg_cli.zoo import backbones, get_cfg
 from lightseg_cli.zoo.registry import build_model
 
-from .conftest import need_shared
+from .conftest import floor_scores, need_shared
 
 SEG_MODELS = [f"efficientnet-lite{i}-camvid" for i in range(5)] + ["ghostnet-camvid"] + [
     f"fbnet-{v}-camvid" for v in "abc"]
@@ -228,15 +228,9 @@ def test_shipped_family_weights_score_above_a_floor(name: str, tmp_path: Path) -
     """The shipped weights (package data, no extra needed to run them) on a few val frames and a few
     frames of the held-out sequence 0006R0 (on all of them, both trained on: lite0 78.8 and 73.3, lite2
     77.6 and 65.5, ghostnet 76.8 and 69.0, fbnet-c 72.6 and 55.7)."""
-    from lightseg_cli.data.labelled import load_samples
-    from lightseg_cli.data.splits import split_by_sequence, write_list
-    from lightseg_cli.evaluate import evaluate
     from lightseg_cli.infer.segmenter import Segmenter
 
-    camvid = need_shared("data", "camvid")
-    val = load_samples(camvid / "val.txt")[::20]
-    _, held = split_by_sequence(load_samples(camvid / "train.txt"), ["0006R0"])
-    seg = Segmenter(name, backend="torch")
+    val_miou, held_miou = floor_scores(Segmenter(name, backend="torch"), tmp_path)
     val_floor, held_floor = FLOORS[name]
-    assert evaluate(seg, write_list(val, tmp_path / "val.txt")).miou > val_floor
-    assert evaluate(seg, write_list(held[::20], tmp_path / "held.txt")).miou > held_floor
+    assert val_miou > val_floor
+    assert held_miou > held_floor
