@@ -216,6 +216,11 @@ def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, min
             "--resume", out / "last.pth")
     assert r.code == 0, r.err
     assert f"distillation targets from {out / 'teacher_targets.npy'}" in r.err and "computing" not in r.err
+    # A trained checkpoint teaches at every scale too (each view is built from its path, not its name).
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "kd2", "--epochs", "1", "--batch", "4",
+            "--size", "160x128", "--teacher", out / "last.pth", "--teacher-scales", "0.5,1")
+    assert r.code == 0, r.err
+    assert "computing kd/last's logits" in r.err and "80x64, 160x128)" in r.err
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "bad", "--teacher", "lpsnet-m",
             "--teacher-scales", "1,zero")
     assert r.code == 2 and "--teacher-scales" in r.err

@@ -42,6 +42,7 @@ class Teacher:
         if not scales or any(s <= 0 for s in scales):
             raise UsageError(f"teacher scales must be positive, got {list(scales)}")
         self.first = first
+        self.spec = name  # a checkpoint's path, where ``first.name`` is only its stem
         self.device = device
         self.scales = tuple(scales)
         self.flip = flip
@@ -52,7 +53,7 @@ class Teacher:
         """One segmenter per scale, built when targets are first computed (not for cached ones)."""
         if self._views is None:
             w, h = self.first.size
-            self._views = [self.first if s == 1.0 else Segmenter(self.first.name, size=(round(w * s), round(h * s)),
+            self._views = [self.first if s == 1.0 else Segmenter(self.spec, size=(round(w * s), round(h * s)),
                                                                   device=str(self.device)) for s in self.scales]
         return self._views
 
