@@ -4,8 +4,13 @@ with a labelled list, precisions side by side (``compare_precisions``).
 All three run in one process on the same frames, with the same code for each step (the pipeline's
 own step functions). Both loops write a real overlay video to a temporary folder, so encoding is
 counted. With ``repeat > 1`` the modes are interleaved and the medians are reported, so a noisy
-machine disturbs both sides alike. The pipelined runs' worker layout (measured once, before the
-timed runs, when the profile says ``workers = "auto"``) is reported with the figures.
+machine disturbs both sides alike. The model alone is timed right before and right after each
+pipelined run (for at least ``MODEL_SECONDS`` each) and that run is compared with the mean of the
+two: on a shared 2-core machine the model-only rate drifts by a fifth within seconds (lpsnet-m at
+480x360: 48 to 65 FPS in consecutive 0.2 s samples), so a single short sample beside a run of
+several seconds made the ratio swing from 0.67 to 0.87 between repeats. The pipelined runs'
+worker layout (measured once, before the timed runs, when the profile says ``workers = "auto"``)
+is reported with the figures.
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ class BenchResult:
     stages_ms: dict[str, float | None]  # sequential loop: each stage alone
     pipelined_stages_ms: dict[str, float | None]
     runs: list[dict[str, Any]]
-    # Medians of per-repeat ratios: each pipelined run against the sequential run and the
-    # model-only measurement taken next to it, so slow drift of a shared machine cancels out.
+    # Medians of per-repeat ratios: each pipelined run against the sequential run before it and
+    # the mean of the model-only rates measured just before and just after it.
     pipelined_vs_sequential: float
     pipelined_vs_model: float
     layout: dict[str, Any]  # the pipelined runs': workers x threads, postprocess workers, how chosen
@@ -68,20 +73,28 @@ class BenchResult:
         }
 
 
-def model_fps(seg: Segmenter, frame_hw: tuple[int, int], iterations: int = 10, batch: int = 1) -> float:
-    """Frames per second of the network alone on a preprocessed batch (median over iterations)."""
+MODEL_SECONDS = 1.0  # the shortest model-only measurement in a bench run
+
+
+def model_fps(seg: Segmenter, frame_hw: tuple[int, int], iterations: int = 10, batch: int = 1,
+              min_seconds: float = 0.0) -> float:
+    """Frames per second of the network alone on a preprocessed batch: the median over
+    ``iterations`` calls, or over as many as fill ``min_seconds`` (at most 500), after two warm-up
+    calls."""
     w, h = seg.size
     x = torch.randn(batch, 3, h, w, device=seg.device, dtype=seg.dtype)
     sync = (lambda: torch.cuda.synchronize(seg.device)) if seg.device.type == "cuda" else (lambda: None)
-    times = []
+    times: list[float] = []
     with torch.inference_mode():
-        for i in range(iterations + 2):
+        for i in range(2 + 500):
             sync()
             t0 = time.perf_counter()
             seg.infer(x)
             sync()
             if i >= 2:  # warm-up
                 times.append(time.perf_counter() - t0)
+                if len(times) >= iterations and sum(times) >= min_seconds:
+                    break
     return batch / statistics.median(times)
 
 
@@ -103,19 +116,26 @@ def bench(
         # Warm up allocator and kernels outside the timed runs.
         warm = prepare(source, seg, replace(base, out=Path(tmp) / "warmup",
                                             pipeline=replace(base.pipeline, max_frames=2)))
-        warm.run(mode="sequential", handle_signals=False)
-        model_rates = []
+        info = warm.run(mode="sequential", handle_signals=False).source
+        frame_hw = (info.height or seg.size[1], info.width or seg.size[0])
+
+        def model_only(i: int, when: str) -> float:
+            rate = model_fps(seg, frame_hw, batch=opts.pipeline.batch, min_seconds=MODEL_SECONDS)
+            log(f"run {i + 1}/{repeat} model only, {when} the pipelined run: {rate:.2f} FPS")
+            return rate
+
+        model_rates: list[float] = []  # before and after each pipelined run
         for i in range(repeat):
             for mode in ("sequential", "pipelined"):
+                if mode == "pipelined":
+                    model_rates.append(model_only(i, "before"))
                 pipe = prepare(source, seg, replace(base, out=Path(tmp) / f"{mode}-{i}"))
                 s = pipe.run(mode=mode, handle_signals=False)
                 if s.error:
                     raise RuntimeError(s.error)
                 runs.append(s)
                 log(f"run {i + 1}/{repeat} {mode}: {s.frames} frames, {s.fps:.2f} FPS")
-            frame_hw = (runs[-1].source.height or seg.size[1], runs[-1].source.width or seg.size[0])
-            model_rates.append(model_fps(seg, frame_hw, batch=opts.pipeline.batch))
-            log(f"run {i + 1}/{repeat} model only: {model_rates[-1]:.2f} FPS")
+            model_rates.append(model_only(i, "after"))
     seq = [s for s in runs if s.mode == "sequential"]
     pip = [s for s in runs if s.mode == "pipelined"]
 
@@ -136,9 +156,11 @@ def bench(
         stages_ms=med_stages(seq),
         pipelined_stages_ms=med_stages(pip),
         runs=[{"mode": s.mode, "fps": round(s.fps, 3), "frames": s.frames, "seconds": round(s.seconds, 3)}
-              for s in runs] + [{"mode": "model", "fps": round(m, 3)} for m in model_rates],
+              for s in runs] + [{"mode": "model", "fps": round(m, 3), "pipelined_run": i // 2 + 1,
+                                "when": ("before", "after")[i % 2]} for i, m in enumerate(model_rates)],
         pipelined_vs_sequential=statistics.median(p.fps / q.fps for p, q in zip(pip, seq) if q.fps),
-        pipelined_vs_model=statistics.median(p.fps / m for p, m in zip(pip, model_rates) if m),
+        pipelined_vs_model=statistics.median(2 * p.fps / (before + after) for p, before, after
+                                             in zip(pip, model_rates[::2], model_rates[1::2])),
         layout=pip[0].layout,
     )
 

@@ -195,11 +195,17 @@ def test_bench_reports_all_three_modes_in_json(cli, small_video: Path) -> None:
     assert {"decode", "preprocess", "infer", "postprocess", "write"} <= set(b["stages_ms"])
     assert all(b["stages_ms"][k] > 0 for k in ("decode", "infer", "write"))
     modes = [run["mode"] for run in b["runs"]]
-    assert modes.count("sequential") == modes.count("pipelined") == modes.count("model") == 2
+    assert modes.count("sequential") == modes.count("pipelined") == 2 and modes.count("model") == 4
     assert all(run["frames"] == 20 for run in b["runs"] if run["mode"] != "model")
-    pairs = [(p["fps"] / s["fps"]) for p, s in zip([x for x in b["runs"] if x["mode"] == "pipelined"],
-                                                     [x for x in b["runs"] if x["mode"] == "sequential"])]
+    pipelined = [x for x in b["runs"] if x["mode"] == "pipelined"]
+    pairs = [(p["fps"] / s["fps"]) for p, s in zip(pipelined, [x for x in b["runs"] if x["mode"] == "sequential"])]
     assert b["pipelined_vs_sequential"] == pytest.approx(sum(pairs) / 2, rel=0.01)
+    # Each pipelined run is compared with the model alone timed right before and right after it.
+    model = [x for x in b["runs"] if x["mode"] == "model"]
+    assert [(m["pipelined_run"], m["when"]) for m in model] == [(1, "before"), (1, "after"),
+                                                                (2, "before"), (2, "after")]
+    ratios = [2 * p["fps"] / (m0["fps"] + m1["fps"]) for p, m0, m1 in zip(pipelined, model[::2], model[1::2])]
+    assert b["pipelined_vs_model"] == pytest.approx(sum(ratios) / 2, rel=0.01)
     r = cli("bench", small_video, "--model", "lpsnet-s", "--size", "128x64", "--frames", "5", "--backend",
             "torch-plain", "--json")
     assert r.code == 0, r.err
