@@ -77,18 +77,22 @@ class Teacher:
         return out
 
     def _target(self, img: np.ndarray) -> np.ndarray:
-        per_view = []
-        for seg in self.views:
-            for mirror in (False, True) if self.flip else (False,):
-                x = np.ascontiguousarray(img[:, ::-1]) if mirror else img
-                logits = seg.full_logits(seg.infer(seg.preprocess(seg.to_device([x]))))[:, :self.classes].float()
-                logits = F.interpolate(logits, size=img.shape[:2], mode="bilinear", align_corners=False)
-                per_view.append(logits.flip(3) if mirror else logits)
+        per_view = [view_logits(seg, img, self.classes, mirror)
+                    for seg in self.views for mirror in ((False, True) if self.flip else (False,))]
         if len(per_view) == 1:
             target = per_view[0]
         else:
             target = torch.stack([torch.softmax(v, 1) for v in per_view]).mean(0).log()
         return target[0].permute(1, 2, 0).cpu().numpy().astype(np.float16)
+
+
+def view_logits(seg: Segmenter, img: np.ndarray, classes: int, mirror: bool = False) -> torch.Tensor:
+    """``seg``'s first ``classes`` logits on ``img`` (or its mirror image, mirrored back), resized to
+    the image: 1xCxHxW float32."""
+    x = np.ascontiguousarray(img[:, ::-1]) if mirror else img
+    logits = seg.full_logits(seg.infer(seg.preprocess(seg.to_device([x]))))[:, :classes].float()
+    logits = F.interpolate(logits, size=img.shape[:2], mode="bilinear", align_corners=False)
+    return logits.flip(3) if mirror else logits
 
 
 def teacher_targets(
