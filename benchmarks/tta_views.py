@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from lightseg_cli.data.labelled import load_samples, read_label
-from lightseg_cli.infer.segmenter import Segmenter
 from lightseg_cli.io.images import read_rgb
 from lightseg_cli.metrics import ConfusionMatrix
-from lightseg_cli.train.distill import view_logits
+from lightseg_cli.train.distill import Teacher, view_logits
+from lightseg_cli.zoo.local import get_cfg
 
 
 def main() -> None:
@@ -35,11 +35,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     scales = [float(s) for s in a.scales.split(",")]
-    first = Segmenter(a.model, device="cpu")
-    w, h = first.size
-    views = {s: first if s == 1 else Segmenter(a.model, size=(round(w * s), round(h * s)), device="cpu")
-             for s in scales}
-    classes = first.cfg.dataset.scored
+    teacher = Teacher(a.model, get_cfg(a.model).dataset, torch.device("cpu"), scales)
+    first, classes = teacher.first, teacher.classes
+    views = dict(zip(scales, teacher.views))
     combos = [(sub, flip) for k in range(1, len(scales) + 1) for sub in itertools.combinations(scales, k)
               for flip in (False, True)]
     cms = {c: ConfusionMatrix(classes, first.cfg.num_classes) for c in combos}
