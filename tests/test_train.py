@@ -200,6 +200,49 @@ def test_teacher_targets_averaged_over_mirrored_and_scaled_views(tmp_path: Path)
     assert np.allclose(np.exp(fresh.astype(np.float32)).sum(-1), 1.0, atol=2e-2)  # other views: recomputed
 
 
+def test_an_ensemble_teacher_averages_its_members_probabilities_by_weight(tmp_path: Path) -> None:
+    """Two teachers weighted 3:1 give the log of 0.75 and 0.25 of their own probabilities; the cache
+    tells ensembles with other weights apart."""
+    from lightseg_cli.errors import UsageError
+    from lightseg_cli.train.distill import teacher_targets
+    from lightseg_cli.zoo.datasets import CAMVID11
+
+    img = cv2.cvtColor(cv2.imread(str(make_image(tmp_path / "scene.png", (200, 150), seed=4))), cv2.COLOR_BGR2RGB)
+    cpu = torch.device("cpu")
+    s, m = (torch.softmax(torch.from_numpy(teacher_targets(n, [img], CAMVID11, cpu)[0].astype(np.float32)), -1)
+            for n in ("lpsnet-s", "lpsnet-m"))
+    cache = tmp_path / "targets.npy"
+    both = teacher_targets(["lpsnet-s", "lpsnet-m"], [img], CAMVID11, cpu, weights=(3, 1), cache=cache)[0]
+    expected = (0.75 * s + 0.25 * m).log().numpy()
+    assert both.shape == (150, 200, 11)
+    assert np.abs(both.astype(np.float32) - expected).max() < 2e-2
+    assert np.abs(expected - (0.5 * s + 0.5 * m).log().numpy()).max() > 0.1  # the weights matter here
+    equal = teacher_targets(["lpsnet-s", "lpsnet-m"], [img], CAMVID11, cpu, cache=cache)[0]
+    assert np.abs(equal.astype(np.float32) - (0.5 * s + 0.5 * m).log().numpy()).max() < 2e-2
+    with pytest.raises(UsageError, match="one per teacher"):
+        teacher_targets(["lpsnet-s", "lpsnet-m"], [img], CAMVID11, cpu, weights=(1,))
+
+
+def test_a_teacher_of_another_label_space_teaches_through_its_class_map(shared_weights, tmp_path: Path) -> None:
+    """The Cityscapes ESPNetv2 teaching a CamVid student gives what it predicts run as
+    ``--classes-as camvid``: its CamVid labels, from targets with the student's 11 classes."""
+    from lightseg_cli.infer.segmenter import Segmenter
+    from lightseg_cli.train.distill import teacher_targets
+    from lightseg_cli.zoo.classmap import classes_as
+    from lightseg_cli.zoo.datasets import CAMVID11
+    from lightseg_cli.zoo.local import get_cfg
+
+    street = SHARED / "data" / "cityscapes-samples" / "frankfurt_000000_000294_leftImg8bit.png"
+    img = cv2.resize(cv2.cvtColor(cv2.imread(str(street)), cv2.COLOR_BGR2RGB), (1024, 512))  # the teacher's size
+    target = teacher_targets("espnetv2-s0.5-cityscapes", [img], CAMVID11, torch.device("cpu"))[0]
+    assert target.shape == (512, 1024, 11)
+    mapped = Segmenter(classes_as(get_cfg("espnetv2-s0.5-cityscapes"), "camvid"))
+    labels = mapped.labels(mapped.infer(mapped.preprocess(mapped.to_device([img]))))[0]
+    agree = (target.astype(np.float32).argmax(-1) == np.asarray(labels)).mean()
+    assert agree > 0.99, agree
+    assert len(np.unique(labels)) >= 5  # a street, not one class everywhere
+
+
 def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, mini_camvid, tmp_path: Path) -> None:
     train, _ = mini_camvid
     out = tmp_path / "kd"
@@ -224,6 +267,15 @@ def test_distillation_from_a_multi_view_teacher_runs_and_logs_its_views(cli, min
     r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "bad", "--teacher", "lpsnet-m",
             "--teacher-scales", "1,zero")
     assert r.code == 2 and "--teacher-scales" in r.err
+    # An ensemble of two, weighted 3:1, with its members named in the log.
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "kd3", "--epochs", "1", "--batch", "4",
+            "--size", "160x128", "--teacher", "lpsnet-m", "--teacher", out / "last.pth", "--teacher-weights", "3,1")
+    assert r.code == 0, r.err
+    assert "computing lpsnet-m-camvid + kd/last's logits" in r.err and "weighted 0.75:0.25" in r.err
+    assert json.loads((tmp_path / "kd3" / "train_cfg.json").read_text())["teacher_weights"] == [3.0, 1.0]
+    r = cli("train", "--model", "lpsnet-s", "--data", train, "--out", tmp_path / "bad", "--teacher", "lpsnet-m",
+            "--teacher-weights", "1,-1")
+    assert r.code == 2 and "--teacher-weights" in r.err
 
 
 def _frames_folder(folder: Path, n: int) -> Path:
@@ -267,7 +319,7 @@ def test_unlabelled_frames_train_on_the_teacher_alone(mini_camvid, tmp_path: Pat
 
     train, _ = mini_camvid
     t = Trainer(TrainCfg(model="lpsnet-s", data=str(train), val=None, out=str(tmp_path / "u"), epochs=1, batch=4,
-                         size=(160, 128), input_size=(240, 176), scale=(0.5, 0.5), jitter=0.0, teacher="lpsnet-m",
+                         size=(160, 128), input_size=(240, 176), scale=(0.5, 0.5), jitter=0.0, teacher=("lpsnet-m",),
                          teacher_scales=(0.5,), unlabelled=(str(_frames_folder(tmp_path / "frames", 4)),)))
     assert len(t.images) == 12 and len(t.labels) == 8
     x, y, soft, mask, _ = t._batch(0, 0, np.arange(8, 12))

@@ -14,15 +14,14 @@ from . import console
 from .options import DeviceOpt, JsonOpt, QuietOpt, size_arg
 
 
-def _scales(text: str) -> tuple[float, ...]:
+def _positive_numbers(text: str, option: str, example: str) -> tuple[float, ...]:
     try:
-        scales = tuple(float(v) for v in text.split(","))
+        numbers = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise typer.BadParameter(f"expected numbers like 0.75,1,1.25, got {text!r}",
-                                 param_hint="--teacher-scales") from None
-    if not scales or any(s <= 0 for s in scales):
-        raise typer.BadParameter("scales must be positive", param_hint="--teacher-scales")
-    return scales
+        raise typer.BadParameter(f"expected numbers like {example}, got {text!r}", param_hint=option) from None
+    if not numbers or any(n <= 0 for n in numbers):
+        raise typer.BadParameter("numbers must be positive", param_hint=option)
+    return numbers
 
 
 def train(
@@ -75,12 +74,17 @@ def train(
     init: Annotated[Path | None, typer.Option("--init", help="Start from this checkpoint's weights with a new "
                                               "schedule (e.g. a second phase at a larger crop).")] = None,
     teacher: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--teacher",
-            help="Distil this zoo model's predictions on the training images (same classes), e.g. espnet-camvid.",
+            help="Distil this model's predictions on the training images, e.g. espnet-camvid (a zoo name or a "
+            "checkpoint; another label space teaches through its class map, e.g. espnetv2-s2.0-cityscapes for "
+            "CamVid). Repeat it for an ensemble: the members' probabilities are averaged.",
         ),
     ] = None,
+    teacher_weights: Annotated[str | None, typer.Option(
+        "--teacher-weights", metavar="W,W,...", help="An ensemble's weights, one per --teacher in their order, "
+        "e.g. 3,1 (default: equal).")] = None,
     teacher_scales: Annotated[str, typer.Option(
         "--teacher-scales", help="Comma-separated teacher input sizes as multiples of its own, e.g. 0.75,1,1.25: "
         "targets average the teacher's probabilities over them (computed once).")] = "1",
@@ -145,8 +149,9 @@ def train(
         val_every=val_every,
         device=device,
         seed=seed,
-        teacher=teacher,
-        teacher_scales=_scales(teacher_scales),
+        teacher=tuple(teacher or ()),
+        teacher_weights=_positive_numbers(teacher_weights, "--teacher-weights", "3,1") if teacher_weights else None,
+        teacher_scales=_positive_numbers(teacher_scales, "--teacher-scales", "0.75,1,1.25"),
         teacher_flip=teacher_flip,
         unlabelled=tuple(unlabelled or ()),
         unlabelled_stride=unlabelled_stride,

@@ -25,51 +25,80 @@ from ..errors import UsageError
 from ..infer.segmenter import Segmenter
 from ..io import atomic
 from ..zoo import weights as store
-from ..zoo.pretrained import Dataset
+from ..zoo.classmap import classes_as, has_class_map
+from ..zoo.local import get_cfg
+from ..zoo.pretrained import Dataset, ModelCfg
 
 
 class Teacher:
-    """Teacher ``name`` for ``dataset``'s classes, run at its views: ``scales`` multiply its own
-    input size, ``flip`` adds the mirrored image of each."""
+    """The teacher ``names`` (one model, or an ensemble) for ``dataset``'s classes, each run at the
+    same views: ``scales`` multiply a model's own input size, ``flip`` adds the mirrored image.
 
-    def __init__(self, name: str, dataset: Dataset, device: torch.device, scales: Sequence[float] = (1.0,),
-                 flip: bool = False) -> None:
-        first = Segmenter(name, device=str(device))
-        self.classes = dataset.scored
-        if tuple(c.lower() for c in first.cfg.dataset.classes[:self.classes]) != tuple(
-                c.lower() for c in dataset.classes):
-            raise UsageError(f"teacher {first.name} has other classes than the model being trained")
+    A model with another label space teaches through the class map to ``dataset``'s (e.g. the
+    Cityscapes ESPNetv2 for a CamVid student, as ``--classes-as camvid`` would run it). An ensemble
+    averages its members' view-averaged probabilities, weighted by ``weights`` (default: equal).
+    """
+
+    def __init__(self, names: str | Sequence[str], dataset: Dataset, device: torch.device,
+                 scales: Sequence[float] = (1.0,), flip: bool = False,
+                 weights: Sequence[float] | None = None) -> None:
+        specs = [names] if isinstance(names, str) else list(names)
+        if not specs:
+            raise UsageError("a teacher needs at least one model")
+        if weights is None:
+            weights = [1.0] * len(specs)
+        if len(weights) != len(specs) or any(w <= 0 for w in weights):
+            raise UsageError(f"teacher weights must be {len(specs)} positive numbers, one per teacher; "
+                             f"got {list(weights)}")
         if not scales or any(s <= 0 for s in scales):
             raise UsageError(f"teacher scales must be positive, got {list(scales)}")
-        self.first = first
-        self.spec = name  # a checkpoint's path, where ``first.name`` is only its stem
+        self.classes = dataset.scored
+        self.specs = [_in_label_space(spec, dataset) for spec in specs]  # a checkpoint's path stays a path
+        self.members = [Segmenter(spec, device=str(device)) for spec in self.specs]
+        for seg in self.members:
+            if tuple(c.lower() for c in seg.cfg.dataset.classes[:self.classes]) != tuple(
+                    c.lower() for c in dataset.classes):
+                raise UsageError(f"teacher {seg.name} has other classes than the model being trained, "
+                                 "and no class map leads from them to its classes")
+        self.weights = [w / sum(weights) for w in weights]
         self.device = device
         self.scales = tuple(scales)
         self.flip = flip
-        self._views: list[Segmenter] | None = None
+        self._views: list[list[Segmenter]] | None = None
 
     @property
-    def views(self) -> list[Segmenter]:
-        """One segmenter per scale, built when targets are first computed (not for cached ones)."""
+    def first(self) -> Segmenter:
+        return self.members[0]
+
+    @property
+    def views(self) -> list[list[Segmenter]]:
+        """Per member, one segmenter per scale; built when targets are first computed (not for cached ones)."""
         if self._views is None:
-            w, h = self.first.size
-            self._views = [self.first if s == 1.0 else Segmenter(self.spec, size=(round(w * s), round(h * s)),
-                                                                  device=str(self.device)) for s in self.scales]
+            self._views = []
+            for spec, seg in zip(self.specs, self.members):
+                w, h = seg.size
+                self._views.append([seg if s == 1.0 else Segmenter(spec, size=(round(w * s), round(h * s)),
+                                                                   device=str(self.device)) for s in self.scales])
         return self._views
+
+    @property
+    def name(self) -> str:
+        return " + ".join(seg.name for seg in self.members)
 
     def targets(self, images: Sequence[np.ndarray], log: Callable[[str], None] | None = None,
                 cache: Path | None = None, what: str = "training images") -> list[np.ndarray]:
         """Logits per image at its size (HxWxC float16); ``cache`` is a ``.npy`` file the targets are
-        read from when its key (teacher, weights, views, these images) matches, else written to."""
-        key = _cache_key(self.first, images, self.scales, self.flip)
+        read from when its key (teachers, weights, views, these images) matches, else written to."""
+        key = _cache_key(self.members, self.weights, images, self.scales, self.flip)
         if cache is not None and (cached := _load(cache, key, images)) is not None:
             if log:
                 log(f"distillation targets from {cache}")
             return cached
         if log:
-            sizes = ", ".join(f"{v.size[0]}x{v.size[1]}" for v in self.views)
-            log(f"computing {self.first.name}'s logits on {len(images)} {what} for distillation "
-                f"({sizes}{', and mirrored' if self.flip else ''})")
+            sizes = "; ".join(", ".join(f"{v.size[0]}x{v.size[1]}" for v in views) for views in self.views)
+            share = "" if len(self.members) == 1 else " weighted " + ":".join(f"{w:.2g}" for w in self.weights)
+            log(f"computing {self.name}'s logits on {len(images)} {what} for distillation "
+                f"({sizes}{', and mirrored' if self.flip else ''}{share})")
         with torch.inference_mode():
             out = [self._target(img) for img in images]
         if cache is not None:
@@ -77,13 +106,23 @@ class Teacher:
         return out
 
     def _target(self, img: np.ndarray) -> np.ndarray:
-        per_view = [view_logits(seg, img, self.classes, mirror)
-                    for seg in self.views for mirror in ((False, True) if self.flip else (False,))]
-        if len(per_view) == 1:
-            target = per_view[0]
+        mirrors = (False, True) if self.flip else (False,)
+        if len(self.members) == 1 and len(self.scales) == 1 and not self.flip:
+            target = view_logits(self.first, img, self.classes)
         else:
-            target = torch.stack([torch.softmax(v, 1) for v in per_view]).mean(0).log()
+            target = sum(w * torch.stack([torch.softmax(view_logits(seg, img, self.classes, m), 1)
+                                          for seg in views for m in mirrors]).mean(0)
+                         for w, views in zip(self.weights, self.views)).log()
         return target[0].permute(1, 2, 0).cpu().numpy().astype(np.float16)
+
+
+def _in_label_space(spec: str, dataset: Dataset) -> str | ModelCfg:
+    """``spec`` as it predicts ``dataset``'s classes: itself, or mapped when its label space has a class
+    map to ``dataset``'s."""
+    cfg = get_cfg(spec)
+    if cfg.dataset.name == dataset.name or cfg.class_map or not has_class_map(cfg.dataset.name, dataset.name):
+        return spec
+    return classes_as(cfg, dataset.name)
 
 
 def view_logits(seg: Segmenter, img: np.ndarray, classes: int, mirror: bool = False) -> torch.Tensor:
@@ -96,7 +135,7 @@ def view_logits(seg: Segmenter, img: np.ndarray, classes: int, mirror: bool = Fa
 
 
 def teacher_targets(
-    name: str,
+    name: str | Sequence[str],
     images: Sequence[np.ndarray],
     dataset: Dataset,
     device: torch.device,
@@ -104,14 +143,19 @@ def teacher_targets(
     flip: bool = False,
     log: Callable[[str], None] | None = None,
     cache: Path | None = None,
+    weights: Sequence[float] | None = None,
 ) -> list[np.ndarray]:
     """:meth:`Teacher.targets` of one set of images."""
-    return Teacher(name, dataset, device, scales, flip).targets(images, log, cache)
+    return Teacher(name, dataset, device, scales, flip, weights).targets(images, log, cache)
 
 
-def _cache_key(teacher: Segmenter, images: Sequence[np.ndarray], scales: Sequence[float], flip: bool) -> str:
-    st = store.status_of(teacher.cfg)
-    h = hashlib.sha256(f"{teacher.name}|{st.file.sha256 if st else ''}|{list(scales)}|{flip}".encode())
+def _cache_key(members: Sequence[Segmenter], weights: Sequence[float], images: Sequence[np.ndarray],
+               scales: Sequence[float], flip: bool) -> str:
+    who = []
+    for seg, w in zip(members, weights):
+        st = store.status_of(seg.cfg)
+        who.append(f"{seg.name}|{st.file.sha256 if st else ''}" + (f"|{w:.6f}" if len(members) > 1 else ""))
+    h = hashlib.sha256(f"{'+'.join(who)}|{list(scales)}|{flip}".encode())
     for img in images:
         h.update(np.ascontiguousarray(img).data)
     return h.hexdigest()

@@ -71,7 +71,8 @@ class TrainCfg:
     classes_as: str | None = None  # fine-tune through the class map from the model's label space to this one
     pretrained: bool = True
     init: str | None = None  # start from this checkpoint's weights (new optimiser and schedule)
-    teacher: str | None = None  # zoo model whose logits on the training images are distilled
+    teacher: tuple[str, ...] = ()  # models whose (averaged) logits on the training images are distilled
+    teacher_weights: tuple[float, ...] | None = None  # an ensemble's weights, one per teacher (None: equal)
     unlabelled: tuple[str, ...] = ()  # SOURCEs of frames with no labels: distilled, not cross-entropy
     unlabelled_stride: int | None = None  # every Nth video frame; None: a few hundred frames a video at most
     teacher_scales: tuple[float, ...] = (1.0,)  # teacher input sizes, as multiples of its own
@@ -294,7 +295,7 @@ class Trainer:
         """Teacher logits on the labelled images, then on the unlabelled frames; each set has its
         own cache in the run folder, so a --resume reuses both and adding frames keeps the first."""
         cfg = self.cfg
-        teacher = Teacher(cfg.teacher, dataset, self.device, cfg.teacher_scales, cfg.teacher_flip)  # type: ignore[arg-type]
+        teacher = Teacher(cfg.teacher, dataset, self.device, cfg.teacher_scales, cfg.teacher_flip, cfg.teacher_weights)
         soft = teacher.targets(self.images, self.log, self.out / "teacher_targets.npy")
         if self.unlabelled.frames:
             soft += teacher.targets(self.unlabelled.frames, self.log, self.out / "teacher_targets_unlabelled.npy",

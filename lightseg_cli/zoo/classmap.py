@@ -77,6 +77,11 @@ def class_map_names() -> list[str]:
     return [f"{s}:{t}" for s, t in _MAPS]
 
 
+def has_class_map(source: str, target: str) -> bool:
+    """Whether a class map leads from label space ``source`` to ``target`` (dataset names)."""
+    return (source.lower(), target.lower()) in _MAPS
+
+
 def get_class_map(name: str) -> ClassMap:
     """The map called ``source:target`` (e.g. ``cityscapes:camvid``)."""
     source, _, target = name.lower().partition(":")
