@@ -53,7 +53,8 @@ class Teacher:
         if not scales or any(s <= 0 for s in scales):
             raise UsageError(f"teacher scales must be positive, got {list(scales)}")
         self.classes = dataset.scored
-        self.specs = [_in_label_space(spec, dataset) for spec in specs]  # a checkpoint's path stays a path
+        # Configs, not names: a checkpoint is read once, and each view keeps its weights' path.
+        self.specs = [_in_label_space(get_cfg(spec), dataset) for spec in specs]
         self.members = [Segmenter(spec, device=str(device)) for spec in self.specs]
         for seg in self.members:
             if tuple(c.lower() for c in seg.cfg.dataset.classes[:self.classes]) != tuple(
@@ -116,12 +117,11 @@ class Teacher:
         return target[0].permute(1, 2, 0).cpu().numpy().astype(np.float16)
 
 
-def _in_label_space(spec: str, dataset: Dataset) -> str | ModelCfg:
-    """``spec`` as it predicts ``dataset``'s classes: itself, or mapped when its label space has a class
+def _in_label_space(cfg: ModelCfg, dataset: Dataset) -> ModelCfg:
+    """``cfg`` as it predicts ``dataset``'s classes: itself, or mapped when its label space has a class
     map to ``dataset``'s."""
-    cfg = get_cfg(spec)
     if cfg.dataset.name == dataset.name or cfg.class_map or not has_class_map(cfg.dataset.name, dataset.name):
-        return spec
+        return cfg
     return classes_as(cfg, dataset.name)
 
 
